@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctl/command.h - parse one write(2) to a control file (SPEC §5).
+ *
+ * Rules, in the order they are checked:
+ *   - longer than RFS_CMD_MAX bytes, or holding a NUL byte or invalid UTF-8
+ *     -> RFS_INCORRECT_DATA_TYPE;
+ *   - leading/trailing white space (" \t\r\n\v\f") is ignored;
+ *   - the first word, case-insensitively, is a verb or its Hyper-V alias:
+ *     failover|InitiateFailover, revert|RevertFailover, commit|CommitFailover;
+ *     otherwise (also an empty command) -> RFS_NOT_SUPPORTED;
+ *   - anything after the verb -> RFS_INVALID_PARAMETER.
+ * Pure: no I/O, no allocation.
+ */
+#ifndef RFS_CTL_COMMAND_H
+#define RFS_CTL_COMMAND_H
+
+#include <stddef.h>
+
+#include "result.h"
+
+#define RFS_CMD_MAX 4096
+
+enum rfs_verb { RFS_VERB_FAILOVER, RFS_VERB_REVERT, RFS_VERB_COMMIT };
+
+/* Returns RFS_OK and *verb, or the refusal code. */
+enum rfs_result rfs_parse_command(const char *buf, size_t len, enum rfs_verb *verb);
+
+/* "failover", "revert", "commit". */
+const char *rfs_verb_name(enum rfs_verb verb);
+
+#endif

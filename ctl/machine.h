@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctl/machine.h - the failover state machine (SPEC §4, §5). Pure.
+ *
+ *   3 Replicating --failover--> 5 Recovered --commit--> 6 Committed
+ *        ^                          |
+ *        +---------revert-----------+   (also from 8 Critical with an overlay)
+ *
+ * Refusals: a command from a state it is not valid in -> 32775; any command
+ * on a VM in state 8 -> 32777, except revert when an overlay exists; any
+ * command while 12 (a job runs) -> 32774.
+ */
+#ifndef RFS_CTL_MACHINE_H
+#define RFS_CTL_MACHINE_H
+
+#include <stdbool.h>
+
+#include "command.h"
+#include "result.h"
+
+enum rfs_state {
+	RFS_STATE_REPLICATING = 3,
+	RFS_STATE_RECOVERED = 5,
+	RFS_STATE_COMMITTED = 6,
+	RFS_STATE_CRITICAL = 8,
+	RFS_STATE_FAILOVER_IN_PROGRESS = 12,
+};
+
+/* "Replicating", "Recovered", ...; NULL for an unknown number. */
+const char *rfs_state_name(int state);
+
+/* Format "<number> <name>\n"; returns its length. */
+int rfs_state_format(enum rfs_state s, char *buf, int size);
+
+/*
+ * Decide @verb from state @cur. @has_overlay: an overlay exists on disk.
+ * Returns RFS_OK with *next set, or the refusal code (*next untouched).
+ */
+enum rfs_result rfs_transition(enum rfs_state cur, bool has_overlay, enum rfs_verb verb,
+			       enum rfs_state *next);
+
+/* May the disks be written in this state? (5 and 6) */
+bool rfs_state_writable(enum rfs_state s);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what replicafs needs on Debian 12 (as root) and build it.
+#   scripts/setup.sh [BUILD_DIR] [extra cmake args...]
+# Default build dir: build/ (RelWithDebInfo).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build}
+shift || true
+
+PKGS=(build-essential cmake pkg-config libfuse3-dev fuse3 libvhdi-dev libvhdi-utils
+      libcmocka-dev qemu-utils ntfs-3g e2fsprogs dosfstools fio xz-utils util-linux mount
+      libglib2.0-bin shared-mime-info valgrind clang libclang-rt-14-dev python3 procps psmisc)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q "${missing[@]}"
+fi
+[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
+
+cmake -S "$top" -B "$build" "$@" >/dev/null
+cmake --build "$build" -j"$(nproc)"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install, build and run every test of replicafs (as root: tests mount).
+#   1. an ASan+UBSan build: unit and integration tests (real FUSE mounts);
+#   2. the unit tests once more under valgrind (release build);
+#   3. the fuzz targets, bounded (RFS_FUZZ_SECONDS, default 30 s each).
+# Ends with one summary line: "N passed, N failed".
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+passed=0 failed=0
+
+count() { # count <ctest log>: add its "x% tests passed, N tests failed out of M"
+	local line
+	line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$1" | tail -1)
+	if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+	local f t
+	f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+	t=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+	passed=$((passed + t - f)); failed=$((failed + f))
+}
+
+bash "$top/scripts/setup.sh" "$top/build-asan" -DRFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || { echo "0 passed, 1 failed"; exit 1; }
+bash "$top/scripts/setup.sh" "$top/build" || { echo "0 passed, 1 failed"; exit 1; }
+
+log=$(mktemp)
+echo "== ASan/UBSan build: unit + integration tests"
+(cd "$top/build-asan" && ctest --output-on-failure --timeout 1200 ${RFS_CTEST_ARGS:-}) 2>&1 | tee "$log"
+count "$log"
+
+echo "== valgrind: unit tests (release build)"
+(cd "$top/build" && ctest --output-on-failure -L unit --timeout 1200 \
+	--overwrite MemoryCheckCommand=/usr/bin/valgrind \
+	--overwrite "MemoryCheckCommandOptions=--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	-T memcheck) 2>&1 | tee "$log"
+count "$log"
+if grep -qE 'Memory checking results:' "$log" && grep -A20 'Memory checking results:' "$log" | grep -qE '(Definitely Lost|Invalid|Uninitialized|Mismatched).* - [1-9]'; then
+	echo "valgrind reported memory errors"; failed=$((failed + 1))
+fi
+
+if [ -x "$top/scripts/fuzz.sh" ]; then
+	echo "== fuzzers (bounded)"
+	if bash "$top/scripts/fuzz.sh" "${RFS_FUZZ_SECONDS:-30}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vhd/discover.h - find the VMs and their disks in a replica folder (SPEC §2).
+ *
+ * Layouts: plain REPLICA_DIR/<vm>/ folders, or, when
+ * "REPLICA_DIR/Hyper-V Replica/Virtual hard disks/" exists, each folder under
+ * it. Hidden folders (".replicafs", ".anything") are never VMs. Files ending
+ * (case-insensitively) in .vhd .vhdx .avhd .avhdx are disk files; others are
+ * ignored. A differencing file's parent is found by the name in its locator in
+ * the same folder (exact, then case-insensitive). A file that is the parent
+ * of another is not a disk of its own; a chain is one disk, named after the
+ * stem of its base file ("sys.vhdx" -> "sys"), keeping the extension where
+ * two stems collide ("sys.vhd", "sys.vhdx"). Nothing is opened for writing.
+ */
+#ifndef RFS_VHD_DISCOVER_H
+#define RFS_VHD_DISCOVER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct rfs_disk_desc {
+	char name[NAME_MAX + 1]; /* shown name without ".img": "sys" or "sys.vhdx" */
+	size_t chain_len;        /* >= 1 unless broken with nothing resolvable */
+	char **chain;            /* absolute paths, tip first, base last */
+	bool broken;             /* cannot be served: see reason */
+	char reason[512];        /* "<file>: <why>" when broken */
+};
+
+struct rfs_vm_desc {
+	char name[NAME_MAX + 1]; /* the folder name */
+	char dir[PATH_MAX];      /* absolute path of the folder */
+	size_t ndisks;
+	struct rfs_disk_desc *disks;
+	bool broken;             /* some file of this VM cannot be used */
+};
+
+struct rfs_store_desc {
+	size_t nvms;
+	struct rfs_vm_desc *vms; /* sorted by name */
+};
+
+/*
+ * Scan @replica_dir. Broken files (not an image, unreadable, missing or
+ * mismatched parent, parent loop) mark their disk and VM broken with a reason
+ * and are logged; they never fail the scan. @state_dir (absolute, may be
+ * inside @replica_dir) is skipped. Returns 0 or -errno (the folder itself
+ * cannot be read).
+ */
+int rfs_discover(const char *replica_dir, const char *state_dir, struct rfs_store_desc *out);
+void rfs_store_desc_free(struct rfs_store_desc *store);
+
+#endif

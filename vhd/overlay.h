@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vhd/overlay.h - the copy-on-write failover overlay of one disk.
+ *
+ * Format. One file per disk in the VM's state folder, "<disk>.overlay":
+ *   [0, cluster)            header (struct below, little-endian, CRC32C'd),
+ *                           zero-padded to one cluster
+ *   [cluster, cluster+size) the disk's data at its own offset, sparse: a
+ *                           cluster that holds data in the file is present
+ *                           in the overlay, a hole reads from the replica.
+ * Presence is the filesystem's own allocation map, asked with
+ * lseek(SEEK_DATA/SEEK_HOLE); no allocation table of ours exists that could
+ * be torn, the map costs no memory, and discarding the overlay is one unlink.
+ * The cluster is the smallest power of two >= 4096 and >= st_blksize for
+ * which the state folder's filesystem reports holes exactly; it is probed at
+ * creation and recorded in the header. A write that covers part of an
+ * absent cluster first fills the rest of that cluster from the replica
+ * (read-modify-write), under the overlay's RMW lock so two partial writes to
+ * one cluster cannot undo each other.
+ *
+ * Durability ordering (write it, make it durable, then publish it):
+ *   create:  write header to "<disk>.overlay.tmp", set its size, fdatasync,
+ *            rename to "<disk>.overlay", fsync the folder. A crash leaves
+ *            either no overlay or a complete empty one (".tmp" files are
+ *            removed at the next create).
+ *   write:   pwrite data into the file; the header is never rewritten.
+ *   sync:    fdatasync the file: the data and the filesystem's allocation
+ *            of it are durable together (journaled by the filesystem).
+ *   remove:  unlink, fsync the folder.
+ * A crash therefore shows each cluster either as before the write or as
+ * after it; data made durable by cow_sync() is never lost.
+ *
+ * Identity: the header records the replica's identifier, virtual size and
+ * disk name; cow_open() refuses an overlay whose record differs (-ESTALE).
+ *
+ * All functions return 0 (or a byte count) or -errno. An overlay may be used
+ * by many threads at once.
+ */
+#ifndef RFS_VHD_OVERLAY_H
+#define RFS_VHD_OVERLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* The layer under the overlay (the replica). A vtable so that unit tests can
+ * put an in-memory disk under it. read() fills exactly @len bytes at @off. */
+struct cow_source {
+	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
+	void *ctx;
+};
+
+/* What the overlay belongs to. */
+struct cow_identity {
+	uint8_t identifier[16]; /* the replica tip's identifier */
+	uint64_t virtual_size;  /* bytes */
+	char disk[256];         /* the disk's shown name, NUL-terminated */
+};
+
+struct cow_overlay;
+
+/*
+ * Create an empty overlay "<name>.overlay" in folder @dirfd (durable before
+ * return). -EEXIST if one exists, -ENOSPC/-EIO/... with nothing left behind,
+ * -EOPNOTSUPP if the filesystem does not report holes.
+ */
+int cow_create(int dirfd, const char *name, const struct cow_identity *id, struct cow_overlay **out);
+
+/*
+ * Open an existing overlay. -ENOENT if absent, -EUCLEAN if its header is
+ * corrupt, -ESTALE if it belongs to a different replica than @expect.
+ */
+int cow_open(int dirfd, const char *name, const struct cow_identity *expect, struct cow_overlay **out);
+
+/* Close the overlay (no implicit sync: durability is cow_sync()'s). */
+void cow_close(struct cow_overlay *ov);
+
+/* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent. */
+int cow_remove(int dirfd, const char *name);
+
+/* Does "<name>.overlay" exist in @dirfd? */
+bool cow_exists(int dirfd, const char *name);
+
+/* Read @len bytes at @off: present clusters from the overlay, the rest from
+ * @src. Returns 0 or -errno. */
+int cow_read(struct cow_overlay *ov, const struct cow_source *src, void *buf, size_t len, uint64_t off);
+
+/* Write @len bytes at @off (any size and alignment within the virtual size;
+ * -EINVAL past the end). Returns @len or -errno (-ENOSPC when the state
+ * folder is full: clusters already present keep their data). */
+ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const void *buf, size_t len, uint64_t off);
+
+/* Make every completed write durable (fdatasync, or fsync if !@datasync). */
+int cow_sync(struct cow_overlay *ov, bool datasync);
+
+/*
+ * Zero-copy helper: from @off (< virtual size), the length of the run of
+ * bytes (at most @len) that are all in the overlay (*in_overlay true) or all
+ * in the replica. When in the overlay, the bytes live in cow_fd() at
+ * cow_file_offset(@off).
+ */
+int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay);
+int cow_fd(const struct cow_overlay *ov);
+uint64_t cow_file_offset(const struct cow_overlay *ov, uint64_t off);
+
+uint32_t cow_cluster_size(const struct cow_overlay *ov);
+
+/* Space the overlay holds (st_blocks * 512), its mtime, and whether any data
+ * was written into it since creation. */
+int cow_stat(struct cow_overlay *ov, uint64_t *allocated_bytes, struct timespec *mtime, bool *written);
+
+#endif
