@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPEC §1: the command line. --help/--version exit 0; bad paths give one line
+# naming the path, exit 1 and mount nothing; the daemon returns once the mount
+# is ready and leaves no process behind after fusermount3 -u.
+. "$(dirname "$0")/lib.sh"
+
+out=$("$REPLICAFS" --help); check "--help exits 0" true
+check "--help shows usage" grep -q "usage: .*REPLICA_DIR MOUNTPOINT" <<<"$out"
+check "--help lists --state" grep -q -- "--state=DIR" <<<"$out"
+check "--help lists FUSE options" grep -q -- "-o opt" <<<"$out"
+out=$("$REPLICAFS" --version); check "--version names the program" grep -q "^replicafs [0-9]" <<<"$out"
+
+mkdir -p "$T/replica/vm1" "$T/mnt" "$T/full"
+head -c 1M /dev/urandom >"$T/r.raw"
+qemu-img convert -q -f raw -O vhdx "$T/r.raw" "$T/replica/vm1/d.vhdx"
+touch "$T/full/x"
+
+# expect_error DESCRIPTION PATH ARGS...: exit 1, one line on stderr naming PATH.
+expect_error() {
+	local d=$1 path=$2 rc=0 err; shift 2
+	err=$("$REPLICAFS" "$@" 2>&1 >/dev/null) || rc=$?
+	check_eq "$d: exit status" 1 "$rc"
+	check_eq "$d: one line" 1 "$(printf '%s\n' "$err" | wc -l)"
+	check "$d: names $path ($err)" grep -qF -- "$path" <<<"$err"
+}
+expect_error "missing replica" "$T/nope" "$T/nope" "$T/mnt"
+expect_error "replica is a file" "$T/full/x" "$T/full/x" "$T/mnt"
+expect_error "missing mountpoint" "$T/nomnt" "$T/replica" "$T/nomnt"
+expect_error "non-empty mountpoint" "$T/full" "$T/replica" "$T/full"
+expect_error "mountpoint is a file" "$T/full/x" "$T/replica" "$T/full/x"
+check "nothing mounted after errors" bash -c "! grep -qF ' $T/' /proc/self/mounts"
+rc=0; "$REPLICAFS" "$T/replica" 2>/dev/null || rc=$?
+check_eq "no mountpoint: exit 1" 1 "$rc"
+
+# Mount; the tree is there as soon as the command returns.
+rfs_mount "$T/replica" "$T/mnt"
+check "mounted when the command returns" test -f "$T/mnt/vms/vm1/d.img"
+check "default state folder created" test -d "$T/replica/.replicafs"
+check "state folder is not a VM" bash -c "! ls '$T/mnt/vms' | grep -q replicafs"
+pid=$(rfs_pid "$T/mnt")
+check "daemon runs" test -n "$pid"
+rfs_umount "$T/mnt"
+check "no process left after fusermount3 -u" bash -c "! kill -0 $pid 2>/dev/null"
+
+# --state elsewhere, created if missing; -o ro passes through.
+rfs_mount "$T/replica" "$T/mnt" --state="$T/st/deep" -o ro
+check "--state created" test -d "$T/st/deep"
+check "-o ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
+rfs_umount "$T/mnt"
+
+# -f stays in the foreground; -s single-threaded serves reads too.
+qemu-img convert -q -O raw "$T/replica/vm1/d.vhdx" "$T/d.raw"
+"$REPLICAFS" -f -s --log="$T/fg.log" "$T/replica" "$T/mnt" &
+fgpid=$!
+# Readiness in the foreground: the daemon logs "mounted on" once mounted;
+# tail -F follows the log by inotify, so this waits for the event.
+check "foreground daemon reports the mount" timeout 20 grep -q -m1 "mounted on" <(tail -F -n +1 "$T/fg.log" 2>/dev/null)
+check "foreground daemon serves" cmp -s "$T/mnt/vms/vm1/d.img" "$T/d.raw"
+fusermount3 -u "$T/mnt"
+rc=0; wait "$fgpid" || rc=$?
+check_eq "foreground daemon exits 0 after unmount" 0 "$rc"
+finish

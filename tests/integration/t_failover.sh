@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPEC §3-7, issue 3: the failover cycle with real clients.
+# failover -> mkfs.ext4 through a loop device -> mount, write, unmount ->
+# e2fsck clean -> remount replicafs -> files still there -> revert -> the
+# .img is the replica again; the replica files never change. Plus: revert
+# while a loop device holds the disk, the page cache after revert, modes,
+# truncate, persistence of status and state, kill -9 after fsync.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/replica M=$T/mnt
+mkdir -p "$R/vm1" "$R/vm2" "$T/guest"
+head -c 64M /dev/urandom >"$T/vm1.raw"
+qemu-img convert -q -f raw -O vhdx "$T/vm1.raw" "$R/vm1/sys.vhdx"
+head -c 8M /dev/urandom >"$T/vm2.raw"
+qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vm2.raw" "$R/vm2/data.vhd"
+replica_before=$(replica_sums "$R")
+want=$(sha "$T/vm1.raw")
+IMG=$M/vms/vm1/sys.img
+
+rfs_mount "$R" "$M"
+check_eq "status empty before the first command" "" "$(cat "$M/ctl/vm1/status")"
+check_eq "state 3 Replicating" "3 Replicating" "$(cat "$M/ctl/vm1/state")"
+check_eq ".img mode 0400 before failover" "400" "$(stat -c %a "$IMG")"
+err=$(dd if=/dev/zero of="$IMG" bs=4k count=1 conv=notrunc 2>&1 || true)
+check "open for write before failover says EROFS ($err)" grep -q "Read-only file system" <<<"$err"
+
+# --- failover, mkfs, mount, write --------------------------------------
+check "echo failover succeeds" ctl vm1 failover "$M"
+check_eq "status after failover" "0 Completed with No Error" "$(cat "$M/ctl/vm1/status")"
+check_eq "state 5 Recovered" "5 Recovered" "$(cat "$M/ctl/vm1/state")"
+check_eq ".img mode 0600 after failover" "600" "$(stat -c %a "$IMG")"
+check_eq "other VM untouched" "3 Replicating" "$(cat "$M/ctl/vm2/state")"
+check_eq "failed-over disk still reads as the replica" "$want" "$(sha "$IMG")"
+check "truncate to another size is EINVAL" bash -c "truncate -s 1M '$IMG' 2>&1 | grep -q 'Invalid argument'"
+
+loop=$(losetup -f --show "$IMG")
+check "mkfs.ext4 through a loop device" mkfs.ext4 -q -F "$loop"
+mount "$loop" "$T/guest"
+head -c 3M /dev/urandom >"$T/guest/blob"
+echo "hello from the failover" >"$T/guest/hello.txt"
+blob_sum=$(sha "$T/guest/blob")
+umount "$T/guest"
+check "e2fsck -fn is clean" e2fsck -fn "$loop"
+
+# --- revert refused while the loop device holds the disk -----------------
+rc=0; err=$(ctl vm1 revert "$M" 2>&1) || rc=$?
+check "revert while a loop device holds the disk fails" test "$rc" -ne 0
+check "... with EBUSY ($err)" grep -q "busy" <<<"$err"
+check_eq "status 32774" "32774 System is in use" "$(cat "$M/ctl/vm1/status")"
+check_eq "state still 5" "5 Recovered" "$(cat "$M/ctl/vm1/state")"
+losetup -d "$loop"
+
+# --- remount: files still there ------------------------------------------
+rfs_umount "$M"
+rfs_mount "$R" "$M"
+check_eq "state survives remount" "5 Recovered" "$(cat "$M/ctl/vm1/state")"
+check_eq "status survives remount" "32774 System is in use" "$(cat "$M/ctl/vm1/status")"
+loop=$(losetup -f --show -r "$IMG")
+check "e2fsck -fn clean after remount" e2fsck -fn "$loop"
+mount -o ro "$loop" "$T/guest"
+check_eq "file written before remount reads back" "$blob_sum" "$(sha "$T/guest/blob")"
+check_eq "text file reads back" "hello from the failover" "$(cat "$T/guest/hello.txt")"
+umount "$T/guest"
+losetup -d "$loop"
+check "st_blocks counts the overlay" test "$(stat -c %b "$IMG")" -gt 0
+
+# --- revert ---------------------------------------------------------------
+check "echo revert succeeds" ctl vm1 revert "$M"
+check_eq "status after revert" "0 Completed with No Error" "$(cat "$M/ctl/vm1/status")"
+check_eq "state 3 after revert" "3 Replicating" "$(cat "$M/ctl/vm1/state")"
+check_eq ".img mode 0400 after revert" "400" "$(stat -c %a "$IMG")"
+check_eq ".img equals the replica after revert" "$want" "$(sha "$IMG")"
+check "overlay file gone" bash -c "! ls '$R/.replicafs/vm1/' | grep -q overlay"
+
+# --- page cache: read, fail over, overwrite, close, revert, read ----------
+first=$(head -c 65536 "$IMG" | sha256sum)
+ctl vm1 failover "$M"
+head -c 65536 /dev/zero | dd of="$IMG" bs=64k count=1 conv=notrunc status=none
+check_eq "overwrite visible while failed over" "$(head -c 65536 /dev/zero | sha256sum)" "$(head -c 65536 "$IMG" | sha256sum)"
+ctl vm1 revert "$M"
+check_eq "after revert the page cache shows the replica" "$first" "$(head -c 65536 "$IMG" | sha256sum)"
+
+# --- kill -9 after fsync --------------------------------------------------
+ctl vm1 failover "$M"
+head -c 1M /dev/urandom >"$T/chunk"
+dd if="$T/chunk" of="$IMG" bs=1M seek=5 count=1 conv=notrunc,fsync status=none
+kill -9 "$(rfs_pid "$M")"
+fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M"
+rfs_mount "$R" "$M"
+check_eq "fsync'd data survives kill -9" "$(sha "$T/chunk")" "$(dd if="$IMG" bs=1M skip=5 count=1 status=none | sha256sum | awk '{print $1}')"
+check_eq "state survives kill -9" "5 Recovered" "$(cat "$M/ctl/vm1/state")"
+check_eq "status survives kill -9" "0 Completed with No Error" "$(cat "$M/ctl/vm1/status")"
+
+# --- commit ---------------------------------------------------------------
+check "commit" ctl vm1 commit "$M"
+check_eq "state 6 Committed" "6 Committed" "$(cat "$M/ctl/vm1/state")"
+rc=0; ctl vm1 revert "$M" 2>/dev/null || rc=$?
+check "revert after commit refused" test "$rc" -ne 0
+check_eq "status 32775" "32775 Invalid state for this operation" "$(cat "$M/ctl/vm1/status")"
+check_eq "committed data still there" "$(sha "$T/chunk")" "$(dd if="$IMG" bs=1M skip=5 count=1 status=none | sha256sum | awk '{print $1}')"
+rfs_umount "$M"
+
+check_eq "replica files never changed" "$replica_before" "$(replica_sums "$R")"
+finish
