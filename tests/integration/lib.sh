@@ -72,6 +72,10 @@ sys.exit(0 if r else 1)
 PY
 }
 
+# alive PID: the process exists and has not exited (a zombie has: on
+# machines without an init that reaps, an exited daemon stays a zombie).
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st:0:1}" != Z ]; }
+
 # rfs_umount MNT: unmount and wait until the daemon has exited.
 rfs_umount() {
 	local pid

@@ -7,7 +7,7 @@
 out=$("$REPLICAFS" --help); check "--help exits 0" true
 check "--help shows usage" grep -q "usage: .*REPLICA_DIR MOUNTPOINT" <<<"$out"
 check "--help lists --state" grep -q -- "--state=DIR" <<<"$out"
-check "--help lists FUSE options" grep -q -- "-o opt" <<<"$out"
+check "--help lists FUSE options" grep -q -- "-o clone_fd" <<<"$out"
 out=$("$REPLICAFS" --version); check "--version names the program" grep -q "^replicafs [0-9]" <<<"$out"
 
 mkdir -p "$T/replica/vm1" "$T/mnt" "$T/full"
@@ -40,7 +40,7 @@ check "state folder is not a VM" bash -c "! ls '$T/mnt/vms' | grep -q replicafs"
 pid=$(rfs_pid "$T/mnt")
 check "daemon runs" test -n "$pid"
 rfs_umount "$T/mnt"
-check "no process left after fusermount3 -u" bash -c "! kill -0 $pid 2>/dev/null"
+check "no process left after fusermount3 -u" bash -c "$(declare -f alive); ! alive $pid"
 
 # --state elsewhere, created if missing; -o ro passes through.
 rfs_mount "$T/replica" "$T/mnt" --state="$T/st/deep" -o ro

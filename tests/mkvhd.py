@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""mkvhd.py - test images that libvhdi 20210425 misreads, and a reader that
+does not.
+
+libvhdi's VHD branch of libvhdi_block_descriptor_read_sector_bitmap_data()
+computes "byte >> (7 - bit)" without "& 1": a sector whose bitmap bit is 0 but
+follows a 1 bit in the same byte is read from the child (stale bytes) instead
+of the parent. This script writes VHD differencing children whose bitmaps do
+exactly that, with stale data (different from the parent's) in every absent
+sector of an allocated block, so a reader with the bug returns wrong bytes.
+
+  mkvhd.py diff PARENT CHILD [--seed N] [--block-size B] [--raw-out FILE]
+      write CHILD (VHD differencing, locators W2ru ".\\PARENT" and W2ku)
+      over PARENT (VHD fixed, dynamic or differencing, in the same folder);
+      print "expected_sha256 <hex>" of the merged disk a guest must see
+  mkvhd.py sha256 FILE          sha256 of the merged disk (this reader)
+  mkvhd.py libvhdi-sha256 FILE  sha256 as libvhdi reads it (ctypes, chain
+                                resolved by locator in the same folder)
+  mkvhd.py vhdx-dirty-log FILE  mark a VHDX's log as not replayed (LogGuid
+                                set in the current header, CRC-32C fixed)
+
+Only the standard library is used.
+"""
+import argparse
+import ctypes
+import ctypes.util
+import hashlib
+import os
+import random
+import struct
+import sys
+import time
+import uuid
+
+SECTOR = 512
+VHD_EPOCH = 946684800  # 2000-01-01T00:00:00Z
+BAT_UNUSED = 0xFFFFFFFF
+
+
+def vhd_checksum(data):
+    return (~sum(data)) & 0xFFFFFFFF
+
+
+def chs(size):
+    """CHS geometry of the VHD specification (appendix)."""
+    sectors = min(size // SECTOR, 65535 * 16 * 255)
+    if sectors >= 65535 * 16 * 63:
+        spt, heads = 255, 16
+        cth = sectors // spt
+    else:
+        spt = 17
+        cth = sectors // spt
+        heads = max((cth + 1023) // 1024, 4)
+        if cth >= heads * 1024 or heads > 16:
+            spt, heads = 31, 16
+            cth = sectors // spt
+        if cth >= heads * 1024:
+            spt, heads = 63, 16
+            cth = sectors // spt
+    return struct.pack('>HBB', cth // heads, heads, spt)
+
+
+class Vhd:
+    """A correct reader of VHD fixed/dynamic/differencing files."""
+
+    def __init__(self, path, depth=0):
+        if depth > 16:
+            raise ValueError('parent chain too deep (loop?)')
+        self.path = path
+        with open(path, 'rb') as f:
+            self.data = f.read()
+        self.footer = self.data[-SECTOR:]
+        if self.footer[:8] != b'conectix':
+            raise ValueError('%s: not a VHD' % path)
+        self.size = struct.unpack_from('>Q', self.footer, 48)[0]
+        self.type = struct.unpack_from('>I', self.footer, 60)[0]
+        self.unique_id = self.footer[68:84]
+        self.timestamp = struct.unpack_from('>I', self.footer, 24)[0]
+        self.parent = None
+        if self.type in (3, 4):
+            doff = struct.unpack_from('>Q', self.footer, 16)[0]
+            dyn = self.data[doff:doff + 1024]
+            assert dyn[:8] == b'cxsparse'
+            toff, self.entries, self.bs = struct.unpack_from('>QxxxxII', dyn, 16)
+            self.bat = struct.unpack_from('>%dI' % self.entries, self.data, toff)
+            self.bitmap_size = -(-(self.bs // SECTOR) // (8 * SECTOR)) * SECTOR
+            if self.type == 4:
+                name = self.locator(dyn)
+                ppath = os.path.join(os.path.dirname(path) or '.', name)
+                self.parent = Vhd(ppath, depth + 1)
+
+    def locator(self, dyn):
+        for i in range(8):
+            code, _space, length, _r, off = struct.unpack_from('>4sIIIQ', dyn, 576 + 24 * i)
+            if code == b'W2ru':
+                name = self.data[off:off + length].decode('utf-16-le')
+                return name.replace('\\', '/').split('/')[-1]
+        return dyn[64:576].decode('utf-16-be').rstrip('\0')
+
+    def content(self):
+        """The whole disk as a guest sees it."""
+        if self.type == 2:
+            return bytearray(self.data[:self.size])
+        out = self.parent.content() if self.parent else bytearray(self.size)
+        for b, entry in enumerate(self.bat):
+            start = b * self.bs
+            if entry == BAT_UNUSED or start >= self.size:
+                continue
+            base = entry * SECTOR
+            bitmap = self.data[base:base + self.bitmap_size]
+            for s in range(min(self.bs, self.size - start) // SECTOR):
+                if self.type == 3 or (bitmap[s // 8] >> (7 - s % 8)) & 1:
+                    src = base + self.bitmap_size + s * SECTOR
+                    out[start + s * SECTOR:start + (s + 1) * SECTOR] = \
+                        self.data[src:src + SECTOR]
+        return out
+
+
+def pick_bitmap(rng, nbytes, first):
+    """Bitmap bytes mixing patterns that trip libvhdi (1 then 0 in a byte)."""
+    if first:
+        pats = [0x80, 0xA5, 0x40, 0xC3, 0x01, 0xFF, 0x00, 0x5A]
+        return bytes(pats[i % len(pats)] for i in range(nbytes))
+    kind = rng.randrange(5)
+    if kind == 0:
+        return b'\xff' * nbytes
+    if kind == 1:
+        return b'\x00' * nbytes
+    return bytes(rng.choice([0x80, 0xC0, 0x90, 0x01, 0xFF, 0x00, rng.randrange(256)])
+                 for _ in range(nbytes))
+
+
+def make_diff(parent_path, child_path, seed, bs, raw_out=None):
+    parent = Vhd(parent_path)
+    size = parent.size
+    rng = random.Random(seed)
+    pcontent = parent.content()
+    nblocks = -(-size // bs)
+    bitmap_size = -(-(bs // SECTOR) // (8 * SECTOR)) * SECTOR
+    pname = os.path.basename(parent_path)
+
+    footer = bytearray(SECTOR)
+    footer[0:8] = b'conectix'
+    struct.pack_into('>IIQI4sI4sQQ', footer, 8, 2, 0x00010000, SECTOR,
+                     int(time.time()) - VHD_EPOCH, b'rfs ', 0x00010000, b'Wi2k',
+                     size, size)
+    footer[56:60] = chs(size)
+    struct.pack_into('>I', footer, 60, 4)
+    footer[68:84] = uuid.UUID(int=rng.getrandbits(128)).bytes
+    struct.pack_into('>I', footer, 64, vhd_checksum(footer))
+
+    bat_off = 3 * SECTOR
+    bat_bytes = -(-nblocks * 4 // SECTOR) * SECTOR
+    rel = ('.\\' + pname).encode('utf-16-le')
+    absolute = ('C:\\Replica\\' + pname).encode('utf-16-le')
+    loc_off = bat_off + bat_bytes
+    loc_space = -(-max(len(rel), len(absolute)) // SECTOR) * SECTOR
+    data_off = loc_off + 2 * loc_space
+
+    dyn = bytearray(1024)
+    dyn[0:8] = b'cxsparse'
+    struct.pack_into('>QQIII', dyn, 8, 0xFFFFFFFFFFFFFFFF, bat_off, 0x00010000, nblocks, bs)
+    dyn[40:56] = parent.unique_id
+    struct.pack_into('>I', dyn, 56, parent.timestamp)
+    uname = pname.encode('utf-16-be')[:512]
+    dyn[64:64 + len(uname)] = uname
+    struct.pack_into('>4sIIIQ', dyn, 576, b'W2ku', loc_space, len(absolute), 0, loc_off)
+    struct.pack_into('>4sIIIQ', dyn, 600, b'W2ru', loc_space, len(rel), 0,
+                     loc_off + loc_space)
+    struct.pack_into('>I', dyn, 36, vhd_checksum(dyn))
+
+    bat = [BAT_UNUSED] * nblocks
+    blocks = bytearray()
+    merged = bytearray(pcontent)
+    stale_hits = 0
+    first = True
+    for b in range(nblocks):
+        if not first and rng.random() < 0.3:
+            continue
+        bitmap = bytearray(pick_bitmap(rng, bs // SECTOR // 8, first))
+        bitmap += bytes(bitmap_size - len(bitmap))
+        data = bytearray(bs)
+        for s in range(bs // SECTOR):
+            off = b * bs + s * SECTOR
+            present = (bitmap[s // 8] >> (7 - s % 8)) & 1
+            if present:
+                sec = rng.randbytes(SECTOR) if hasattr(rng, 'randbytes') else \
+                    bytes(rng.getrandbits(8) for _ in range(SECTOR))
+            else:
+                # stale: never equal to what the parent holds there
+                sec = bytes(((0xEE ^ s ^ b) & 0xFF or 1,)) * SECTOR
+                if off < size and pcontent[off:off + SECTOR] == sec:
+                    sec = bytes((sec[0] ^ 0xFF,)) * SECTOR
+                if off < size and s % 8 and bitmap[s // 8] >> (8 - s % 8):
+                    stale_hits += 1
+            data[s * SECTOR:(s + 1) * SECTOR] = sec
+            if present and off < size:
+                merged[off:off + SECTOR] = sec[:min(SECTOR, size - off)]
+        bat[b] = (data_off + len(blocks)) // SECTOR
+        blocks += bitmap + data
+        first = False
+
+    with open(child_path, 'wb') as f:
+        f.write(footer)
+        f.write(dyn)
+        f.write(b''.join(struct.pack('>I', e) for e in bat).ljust(bat_bytes, b'\xff'))
+        f.write(absolute.ljust(loc_space, b'\0'))
+        f.write(rel.ljust(loc_space, b'\0'))
+        f.write(blocks)
+        f.write(footer)
+    if raw_out:
+        with open(raw_out, 'wb') as f:
+            f.write(merged)
+    assert Vhd(child_path).content() == merged
+    return hashlib.sha256(merged).hexdigest(), stale_hits
+
+
+def libvhdi_sha256(path):
+    """Read the chain of @path through libvhdi itself (bug included)."""
+    lib = ctypes.CDLL(ctypes.util.find_library('vhdi') or 'libvhdi.so.1')
+    vp = ctypes.c_void_p
+    files = []
+    cur = path
+    while True:
+        f = vp()
+        if lib.libvhdi_file_initialize(ctypes.byref(f), None) != 1 or \
+           lib.libvhdi_file_open(f, cur.encode(), 1, None) != 1:
+            raise RuntimeError('libvhdi cannot open ' + cur)
+        files.append(f)
+        dtype = ctypes.c_uint32()
+        lib.libvhdi_file_get_disk_type(f, ctypes.byref(dtype), None)
+        if dtype.value != 4:
+            break
+        nsize = ctypes.c_size_t()
+        lib.libvhdi_file_get_utf8_parent_filename_size(f, ctypes.byref(nsize), None)
+        name = ctypes.create_string_buffer(nsize.value)
+        lib.libvhdi_file_get_utf8_parent_filename(f, name, nsize, None)
+        base = name.value.decode().replace('\\', '/').split('/')[-1]
+        cur = os.path.join(os.path.dirname(path) or '.', base)
+    for child, par in zip(files, files[1:]):
+        if lib.libvhdi_file_set_parent_file(child, par, None) != 1:
+            raise RuntimeError('libvhdi refuses the parent of ' + path)
+    size = ctypes.c_uint64()
+    lib.libvhdi_file_get_media_size(files[0], ctypes.byref(size), None)
+    lib.libvhdi_file_read_buffer_at_offset.restype = ctypes.c_ssize_t
+    lib.libvhdi_file_read_buffer_at_offset.argtypes = [vp, ctypes.c_char_p, ctypes.c_size_t,
+                                                       ctypes.c_int64, vp]
+    h = hashlib.sha256()
+    buf = ctypes.create_string_buffer(1 << 20)
+    off = 0
+    while off < size.value:
+        n = min(len(buf), size.value - off)
+        got = lib.libvhdi_file_read_buffer_at_offset(files[0], buf, n, off, None)
+        if got != n:
+            raise RuntimeError('libvhdi read failed at %d' % off)
+        h.update(buf.raw[:n])
+        off += n
+    return h.hexdigest()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def vhdx_dirty_log(path):
+    with open(path, 'r+b') as f:
+        best = None
+        for off in (65536, 131072):
+            f.seek(off)
+            h = bytearray(f.read(4096))
+            stored = struct.unpack_from('<I', h, 4)[0]
+            h[4:8] = b'\0\0\0\0'
+            if h[:4] == b'head' and crc32c(h) == stored:
+                seq = struct.unpack_from('<Q', h, 8)[0]
+                if best is None or seq > best[0]:
+                    best = (seq, off, h)
+        if best is None:
+            sys.exit('%s: no valid VHDX header' % path)
+        _seq, off, h = best
+        h[48:64] = uuid.uuid4().bytes
+        struct.pack_into('<I', h, 4, crc32c(h))
+        f.seek(off)
+        f.write(h)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    d = sub.add_parser('diff')
+    d.add_argument('parent')
+    d.add_argument('child')
+    d.add_argument('--seed', type=int, default=1)
+    d.add_argument('--block-size', type=int, default=2 << 20)
+    d.add_argument('--raw-out')
+    for name in ('sha256', 'libvhdi-sha256', 'vhdx-dirty-log'):
+        sub.add_parser(name).add_argument('file')
+    a = ap.parse_args()
+    if a.cmd == 'diff':
+        if a.block_size % (8 * SECTOR) or a.block_size <= 0:
+            sys.exit('block size must be a multiple of 4096')
+        digest, hits = make_diff(a.parent, a.child, a.seed, a.block_size, a.raw_out)
+        print('expected_sha256', digest)
+        print('stale_sectors_libvhdi_misreads', hits)
+    elif a.cmd == 'sha256':
+        print(hashlib.sha256(Vhd(a.file).content()).hexdigest())
+    elif a.cmd == 'libvhdi-sha256':
+        print(libvhdi_sha256(a.file))
+    else:
+        vhdx_dirty_log(a.file)
+
+
+if __name__ == '__main__':
+    main()

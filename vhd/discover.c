@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhd/discover.c - find the VMs and their disks in a replica folder.
+ *
+ * Per VM folder: list the disk files, probe each exactly once
+ * (vhd_probe_file), link every differencing file to the file its locator
+ * names, then walk from every tip (a file nobody names as parent) down to its
+ * base. Files left unvisited after that sit on a parent loop with no tip and
+ * become one broken disk per loop, so nothing disappears silently.
+ *
+ * Broken disks: a disk that cannot be served still gets a desc, with
+ * broken = true, the first problem met in reason ("<file>: <why>") and the
+ * chain as far as it could be resolved (tip first; at least the tip).
+ * Every problem is logged with rfs_log(LOG_ERR, ...); none fails the scan.
+ *
+ * Names: stem of the base file; where stems collide, the base file's full
+ * name; where that still collides (two tips on one shared base), the tip's
+ * full name, which is unique in the folder.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "discover.h"
+#include "image.h"
+#include "log.h"
+
+#define HYPERV_SUBDIR "Hyper-V Replica/Virtual hard disks"
+
+/* One disk file of a VM folder, while the folder is being resolved. */
+struct file_ent {
+	char *name;
+	int probe_ret;          /* 0 or -errno from vhd_probe_file() */
+	struct vhd_probe probe;
+	char why[256];          /* probe failure reason */
+	long parent;            /* index of the file the locator names, or -1 */
+	bool is_parent;         /* some other file names this one as parent */
+	long walk;              /* last walk that passed here, 0 = none */
+};
+
+static const char *const disk_exts[] = { ".vhd", ".vhdx", ".avhd", ".avhdx" };
+
+/* Length of the disk extension ending @name, 0 if it is not a disk file. */
+static size_t disk_ext_len(const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < sizeof(disk_exts) / sizeof(disk_exts[0]); i++) {
+		size_t el = strlen(disk_exts[i]);
+
+		if (len > el && strcasecmp(name + len - el, disk_exts[i]) == 0)
+			return el;
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_vm(const void *a, const void *b)
+{
+	return strcmp(((const struct rfs_vm_desc *)a)->name, ((const struct rfs_vm_desc *)b)->name);
+}
+
+static int cmp_disk(const void *a, const void *b)
+{
+	return strcmp(((const struct rfs_disk_desc *)a)->name,
+		      ((const struct rfs_disk_desc *)b)->name);
+}
+
+/*
+ * Names of the entries of @dir accepted by @want (NULL-terminated array,
+ * sorted). Returns 0 or -errno.
+ */
+static int list_dir(const char *dir, bool (*want)(int dirfd, const struct dirent *),
+		    char ***out, size_t *count)
+{
+	size_t n = 0, cap = 0;
+	char **names = NULL;
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((errno = 0, de = readdir(d))) {
+		if (!want(dirfd(d), de))
+			continue;
+		if (n + 1 >= cap) {
+			char **grown = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof(*names));
+
+			if (!grown) {
+				ret = -ENOMEM;
+				goto out_free_names;
+			}
+			names = grown;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			ret = -ENOMEM;
+			goto out_free_names;
+		}
+		n++;
+	}
+	if (errno) {
+		ret = -errno;
+		goto out_free_names;
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	*count = n;
+	return 0;
+
+out_free_names:
+	while (n--)
+		free(names[n]);
+	free(names);
+	closedir(d);
+	return ret;
+}
+
+static void free_names(char **names, size_t n)
+{
+	while (n--)
+		free(names[n]);
+	free(names);
+}
+
+static bool is_type(int dirfd, const struct dirent *de, mode_t type)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+		return (mode_t)DTTOIF(de->d_type) == type;
+	/* follow symlinks: a linked disk or VM folder is still one */
+	return fstatat(dirfd, de->d_name, &st, 0) == 0 && (st.st_mode & S_IFMT) == type;
+}
+
+static bool want_vm_dir(int dirfd, const struct dirent *de)
+{
+	return de->d_name[0] != '.' && is_type(dirfd, de, S_IFDIR);
+}
+
+static bool want_disk_file(int dirfd, const struct dirent *de)
+{
+	return disk_ext_len(de->d_name) && is_type(dirfd, de, S_IFREG);
+}
+
+/* Find the file a locator names: exact name first, then ignoring case. */
+static long find_parent(const struct file_ent *files, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(files[i].name, name) == 0)
+			return (long)i;
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(files[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+static void disk_free(struct rfs_disk_desc *disk)
+{
+	for (size_t i = 0; i < disk->chain_len; i++)
+		free(disk->chain[i]);
+	free(disk->chain);
+}
+
+static int chain_push(struct rfs_disk_desc *disk, const char *dir, const char *name)
+{
+	char **grown = realloc(disk->chain, (disk->chain_len + 1) * sizeof(*disk->chain));
+
+	if (!grown)
+		return -ENOMEM;
+	disk->chain = grown;
+	if (asprintf(&disk->chain[disk->chain_len], "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	disk->chain_len++;
+	return 0;
+}
+
+/* Record the first problem of @disk and log it. */
+static void disk_break(struct rfs_disk_desc *disk, const char *vm, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void disk_break(struct rfs_disk_desc *disk, const char *vm, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (disk->broken)
+		return;
+	disk->broken = true;
+	va_start(ap, fmt);
+	vsnprintf(disk->reason, sizeof(disk->reason), fmt, ap);
+	va_end(ap);
+	rfs_log(LOG_ERR, "VM %s: %s", vm, disk->reason);
+}
+
+/*
+ * Walk from file @start down the parent links, filling @disk's chain and
+ * breaking it on the first problem. @walk marks the files passed.
+ */
+static int walk_chain(struct file_ent *files, size_t start, long walk, const char *dir,
+		      const char *vm, struct rfs_disk_desc *disk)
+{
+	size_t cur = start;
+	int ret;
+
+	for (;;) {
+		struct file_ent *f = &files[cur];
+		struct file_ent *p;
+
+		f->walk = walk;
+		ret = chain_push(disk, dir, f->name);
+		if (ret)
+			return ret;
+		if (f->probe_ret) {
+			disk_break(disk, vm, "%s: %s", f->name, f->why);
+			return 0;
+		}
+		if (f->probe.type != VHD_TYPE_DIFFERENCING)
+			return 0;
+		if (f->parent < 0) {
+			disk_break(disk, vm, "%s: parent %s not found", f->name,
+				   f->probe.parent_name);
+			return 0;
+		}
+		p = &files[f->parent];
+		if (p->walk == walk) {
+			disk_break(disk, vm, "%s: parent loop (%s)", f->name, p->name);
+			return 0;
+		}
+		/* an unreadable parent is reported when the walk reaches it */
+		if (!p->probe_ret) {
+			if (memcmp(f->probe.parent_identifier, p->probe.identifier, 16) != 0)
+				disk_break(disk, vm, "%s: parent identifier mismatch (%s)",
+					   f->name, p->name);
+			else if (f->probe.virtual_size != p->probe.virtual_size)
+				disk_break(disk, vm, "%s: virtual size differs from parent %s",
+					   f->name, p->name);
+		}
+		cur = (size_t)f->parent;
+	}
+}
+
+static void set_stem(struct rfs_disk_desc *disk)
+{
+	const char *base = strrchr(disk->chain[disk->chain_len - 1], '/') + 1;
+	size_t len = strlen(base) - disk_ext_len(base);
+
+	snprintf(disk->name, sizeof(disk->name), "%.*s", (int)len, base);
+}
+
+static bool name_collides(const struct rfs_disk_desc *disks, size_t n, size_t i)
+{
+	for (size_t j = 0; j < n; j++)
+		if (j != i && strcmp(disks[i].name, disks[j].name) == 0)
+			return true;
+	return false;
+}
+
+/* Stems, then base file names, then tip file names where names collide. */
+static void name_disks(struct rfs_disk_desc *disks, size_t n)
+{
+	bool *clash = calloc(n ? n : 1, sizeof(*clash));
+
+	for (size_t i = 0; i < n; i++)
+		set_stem(&disks[i]);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; clash && i < n; i++)
+			clash[i] = name_collides(disks, n, i);
+		for (size_t i = 0; i < n; i++) {
+			size_t idx = pass == 0 ? disks[i].chain_len - 1 : 0;
+
+			if (clash ? !clash[i] : !name_collides(disks, n, i))
+				continue;
+			snprintf(disks[i].name, sizeof(disks[i].name), "%s",
+				 strrchr(disks[i].chain[idx], '/') + 1);
+		}
+	}
+	free(clash);
+}
+
+static int add_disk(struct rfs_vm_desc *vm, struct rfs_disk_desc **slot)
+{
+	struct rfs_disk_desc *grown = realloc(vm->disks, (vm->ndisks + 1) * sizeof(*vm->disks));
+
+	if (!grown)
+		return -ENOMEM;
+	vm->disks = grown;
+	*slot = &vm->disks[vm->ndisks++];
+	memset(*slot, 0, sizeof(**slot));
+	return 0;
+}
+
+/* Resolve the disk files of @vm->dir into @vm->disks. Returns 0 or -ENOMEM. */
+static int scan_vm(struct rfs_vm_desc *vm)
+{
+	struct file_ent *files = NULL;
+	struct rfs_disk_desc *disk;
+	char **names = NULL, path[PATH_MAX + NAME_MAX + 2];
+	size_t n = 0;
+	long walk = 0;
+	int ret;
+
+	ret = list_dir(vm->dir, want_disk_file, &names, &n);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
+		vm->broken = true;
+		rfs_log(LOG_ERR, "VM %s: cannot list %s: %s", vm->name, vm->dir, strerror(-ret));
+		return 0;
+	}
+	files = calloc(n ? n : 1, sizeof(*files));
+	if (!files) {
+		ret = -ENOMEM;
+		goto out_free_names;
+	}
+	for (size_t i = 0; i < n; i++) {
+		files[i].name = names[i];
+		snprintf(path, sizeof(path), "%s/%s", vm->dir, names[i]);
+		files[i].probe_ret = vhd_probe_file(path, &files[i].probe, files[i].why,
+						    sizeof(files[i].why));
+	}
+	for (size_t i = 0; i < n; i++) {
+		files[i].parent = -1;
+		if (files[i].probe_ret || files[i].probe.type != VHD_TYPE_DIFFERENCING)
+			continue;
+		files[i].parent = find_parent(files, n, files[i].probe.parent_name);
+		if (files[i].parent >= 0)
+			files[files[i].parent].is_parent = true;
+	}
+	/* tips first, then whatever is left: parent loops without a tip */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			if (pass == 0 ? files[i].is_parent : files[i].walk != 0)
+				continue;
+			ret = add_disk(vm, &disk);
+			if (ret)
+				goto out_free_files;
+			ret = walk_chain(files, i, ++walk, vm->dir, vm->name, disk);
+			if (ret)
+				goto out_free_files;
+			vm->broken |= disk->broken;
+		}
+	}
+	name_disks(vm->disks, vm->ndisks);
+	if (vm->ndisks)
+		qsort(vm->disks, vm->ndisks, sizeof(*vm->disks), cmp_disk);
+	ret = 0;
+out_free_files:
+	free(files);
+out_free_names:
+	free_names(names, n);
+	return ret;
+}
+
+/* Is @path the state folder (same inode, or same path when it is absent)? */
+static bool is_state_dir(const char *path, const char *state_dir, const struct stat *state_st)
+{
+	struct stat st;
+
+	if (!state_dir)
+		return false;
+	if (state_st && stat(path, &st) == 0)
+		return st.st_dev == state_st->st_dev && st.st_ino == state_st->st_ino;
+	return strcmp(path, state_dir) == 0;
+}
+
+int rfs_discover(const char *replica_dir, const char *state_dir, struct rfs_store_desc *out)
+{
+	char root[PATH_MAX], vms_dir[PATH_MAX + sizeof(HYPERV_SUBDIR) + 1];
+	struct stat st, state_st;
+	const struct stat *state_stp = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!realpath(replica_dir, root))
+		return -errno;
+	snprintf(vms_dir, sizeof(vms_dir), "%s/%s", root, HYPERV_SUBDIR);
+	if (stat(vms_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		snprintf(vms_dir, sizeof(vms_dir), "%s", root);
+	ret = list_dir(vms_dir, want_vm_dir, &names, &n);
+	if (ret)
+		return ret;
+	if (state_dir && stat(state_dir, &state_st) == 0)
+		state_stp = &state_st;
+
+	out->vms = calloc(n ? n : 1, sizeof(*out->vms));
+	if (!out->vms) {
+		ret = -ENOMEM;
+		goto out_free_names;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct rfs_vm_desc *vm = &out->vms[out->nvms];
+
+		if (snprintf(vm->dir, sizeof(vm->dir), "%s/%s", vms_dir, names[i]) >=
+		    (int)sizeof(vm->dir)) {
+			rfs_log(LOG_ERR, "%s/%s: path too long, skipped", vms_dir, names[i]);
+			continue;
+		}
+		if (is_state_dir(vm->dir, state_dir, state_stp))
+			continue;
+		snprintf(vm->name, sizeof(vm->name), "%s", names[i]);
+		out->nvms++;
+		ret = scan_vm(vm);
+		if (ret)
+			goto out_free_store;
+	}
+	if (out->nvms)
+		qsort(out->vms, out->nvms, sizeof(*out->vms), cmp_vm);
+	free_names(names, n);
+	return 0;
+
+out_free_store:
+	rfs_store_desc_free(out);
+out_free_names:
+	free_names(names, n);
+	return ret;
+}
+
+void rfs_store_desc_free(struct rfs_store_desc *store)
+{
+	for (size_t i = 0; i < store->nvms; i++) {
+		for (size_t j = 0; j < store->vms[i].ndisks; j++)
+			disk_free(&store->vms[i].disks[j]);
+		free(store->vms[i].disks);
+	}
+	free(store->vms);
+	memset(store, 0, sizeof(*store));
+}
