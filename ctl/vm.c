@@ -600,6 +600,14 @@ int rfs_vm_disk_attr(struct rfs_vm *vm, unsigned d, struct rfs_disk_attr *attr)
 	return 0;
 }
 
+uint64_t rfs_vm_disk_size(const struct rfs_vm *vm, unsigned d)
+{
+	struct vhd_image_info info;
+
+	vhd_image_get_info(vm->disks[d].image, &info);
+	return info.virtual_size;
+}
+
 int rfs_vm_disk_open(struct rfs_vm *vm, unsigned d, bool write)
 {
 	int ret = 0;

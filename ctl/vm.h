@@ -93,6 +93,9 @@ struct rfs_disk_attr {
 };
 int rfs_vm_disk_attr(struct rfs_vm *vm, unsigned d, struct rfs_disk_attr *attr);
 
+/* The virtual size alone (no system call: for the I/O path). */
+uint64_t rfs_vm_disk_size(const struct rfs_vm *vm, unsigned d);
+
 /* Count an open file of disk @d. @write: opened for writing (-EROFS unless
  * the VM is failed over). Pair with rfs_vm_disk_release(). */
 int rfs_vm_disk_open(struct rfs_vm *vm, unsigned d, bool write);

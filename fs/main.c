@@ -252,6 +252,8 @@ int main(int argc, char *argv[])
 		ret = fail(state, strerror(errno));
 		goto out_cmdline;
 	}
+	if (!opts.log_path) /* before daemonising: stderr, warnings only unless -f */
+		rfs_log_open(NULL, false, cl.debug ? LOG_DEBUG : cl.foreground ? LOG_INFO : LOG_WARNING);
 	if (opts.log_path) {
 		log_path = realpath(opts.log_path, NULL);
 		r = rfs_log_open(log_path ? log_path : opts.log_path, false, cl.debug ? LOG_DEBUG : LOG_INFO);

@@ -490,17 +490,16 @@ static void *io_buf(void)
 
 static void read_disk(fuse_req_t req, struct node *n, size_t size, off_t off)
 {
-	struct rfs_disk_attr da;
+	uint64_t disk_size = rfs_vm_disk_size(n->vm, n->disk);
 	void *buf;
 	int r;
 
-	rfs_vm_disk_attr(n->vm, n->disk, &da);
-	if (off < 0 || (uint64_t)off >= da.size) {
+	if (off < 0 || (uint64_t)off >= disk_size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (size > da.size - off)
-		size = da.size - off;
+	if (size > disk_size - off)
+		size = disk_size - off;
 	if (size > RFS_MAX_IO)
 		size = RFS_MAX_IO;
 	buf = io_buf();
@@ -547,8 +546,8 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 {
 	struct rfs_fs *fs = req_fs(req);
 	struct node *n = get_node(fs, ino);
-	struct rfs_disk_attr da;
 	struct rfs_outcome o;
+	uint64_t disk_size;
 	ssize_t r;
 
 	if (!n) {
@@ -564,13 +563,16 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 			fuse_reply_write(req, size);
 		return;
 	case N_DISK:
-		rfs_vm_disk_attr(n->vm, n->disk, &da);
-		if (off < 0 || (uint64_t)off >= da.size) {
-			fuse_reply_err(req, size ? ENOSPC : 0);
+		disk_size = rfs_vm_disk_size(n->vm, n->disk);
+		if (off < 0 || (uint64_t)off >= disk_size) {
+			if (size)
+				fuse_reply_err(req, ENOSPC); /* past the end of a fixed-size disk */
+			else
+				fuse_reply_write(req, 0);
 			return;
 		}
-		if (size > da.size - off)
-			size = da.size - off; /* a short write at the end of the disk */
+		if (size > disk_size - off)
+			size = disk_size - off; /* a short write at the end of the disk */
 		r = rfs_vm_disk_write(n->vm, n->disk, buf, size, off);
 		if (r < 0)
 			fuse_reply_err(req, -r);

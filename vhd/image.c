@@ -4,14 +4,17 @@
  * through libvhdi. The only file of the project that includes libvhdi.h.
  *
  * Layers: layers[0] is the tip, layers[n-1] the base. Reading layer i:
- *  - VHD differencing (layer->fix set): libvhdi misreads its sector bitmaps
- *    (vhdfix.h), so the bitmap is read here; runs of sectors present in the
- *    child are read through libvhdi (which reads 1 bits right), runs that are
- *    absent are read from layer i+1 by this same function, so a chain of
- *    several VHD differencing files is corrected at every level;
- *  - anything else: libvhdi alone (a VHDX differencing file reads its parent
- *    through the libvhdi handle it is bound to, which is right as long as no
- *    VHD differencing file sits below it: such mixed chains are refused).
+ *  - VHD (version 1): the data is read here with pread() at the offset the
+ *    file's own map gives (vhdfix.h, workarounds 1 and 2): a fixed VHD holds
+ *    the disk at offset 0; a dynamic VHD's allocated blocks are read from
+ *    the file, the others are zeros; a differencing VHD's sector bitmap is
+ *    read here (libvhdi misreads it), runs present in the child come from
+ *    the file and absent runs from layer i+1 through this same function, so
+ *    a chain of several VHD differencing files is right at every level;
+ *  - VHDX: libvhdi alone (a VHDX differencing file reads its parent through
+ *    the libvhdi handle it is bound to, which is right as long as no VHD
+ *    differencing file sits below it: such mixed chains are refused).
+ * libvhdi opens, validates and describes every file either way.
  *
  * Lock order: img->lock only; it is never held across I/O.
  */
@@ -40,7 +43,8 @@ struct layer {
 	const char *name;         /* base name inside path, for messages */
 	int fd;                   /* O_RDONLY: fstat, vhdfix preads */
 	struct vhd_probe probe;   /* what the file says about itself */
-	struct vhdfix_map *fix;   /* VHD differencing only: the real bitmaps */
+	struct vhdfix_map *fix;   /* VHD dynamic/differencing: BAT and bitmaps */
+	bool raw_data;            /* VHD fixed: the disk is the file's first bytes */
 };
 
 /*
@@ -246,8 +250,18 @@ static int check_file(int fd, const char *name, const struct vhd_probe *p,
 		ret = vhdfix_vhdx_check_log(fd, msg, len);
 		return ret;
 	}
-	if (p->type == VHD_TYPE_FIXED)
+	if (p->type == VHD_TYPE_FIXED) {
+		struct stat st;
+
+		/* the disk, then the 512-byte footer (read by pread on the data path) */
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if ((uint64_t)st.st_size < p->virtual_size + VHDFIX_SECTOR) {
+			snprintf(msg, len, "fixed VHD shorter than its virtual size (truncated?)");
+			return -EIO;
+		}
 		return 0;
+	}
 	ret = vhdfix_map_open(fd, name, &map, why, sizeof(why));
 	if (ret) {
 		/* vhdfix names the file; the callers here add the name themselves */
@@ -256,7 +270,7 @@ static int check_file(int fd, const char *name, const struct vhd_probe *p,
 		snprintf(msg, len, "%s", colon ? colon + 2 : why);
 		return ret;
 	}
-	if (fix && p->type == VHD_TYPE_DIFFERENCING)
+	if (fix)
 		*fix = map;
 	else
 		vhdfix_map_close(map);
@@ -332,30 +346,63 @@ static int vhdi_read(struct vhd_image *img, struct handle_set *set, size_t i, ui
 static int read_layer(struct vhd_image *img, struct handle_set *set, size_t i, uint8_t *buf,
 		      size_t len, uint64_t off);
 
+/* Exactly @len bytes of layer @i's file at @pos (VHD data path). */
+static int read_file(struct vhd_image *img, struct handle_set *set, size_t i, uint8_t *buf,
+		     size_t len, uint64_t pos)
+{
+	const struct layer *l = &img->layers[i];
+
+	while (len) {
+		ssize_t n = pread(l->fd, buf, len, (off_t)pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(set->msg, sizeof(set->msg), "%s: read at file offset %llu: %s",
+				 l->name, (unsigned long long)pos,
+				 n < 0 ? strerror(errno) : "unexpected end of file (truncated?)");
+			return -EIO;
+		}
+		buf += n;
+		len -= (size_t)n;
+		pos += (uint64_t)n;
+	}
+	return 0;
+}
+
 /*
- * Read from VHD differencing layer @i, at most to the end of one block:
- * present runs from the child through libvhdi, absent runs from layer i+1.
+ * Read from VHD dynamic/differencing layer @i, at most to the end of one
+ * block. Dynamic: an allocated block from the file, else zeros.
+ * Differencing: runs present in the child from the file, absent runs (and
+ * unallocated blocks) from layer i+1.
  */
-static int read_fixed_block(struct vhd_image *img, struct handle_set *set, size_t i,
-			    uint8_t *buf, size_t len, uint64_t off)
+static int read_vhd_block(struct vhd_image *img, struct handle_set *set, size_t i,
+			  uint8_t *buf, size_t len, uint64_t off)
 {
 	const struct vhdfix_map *fix = img->layers[i].fix;
 	uint32_t bs = vhdfix_block_size(fix);
 	uint64_t block = off / bs, block_start = block * bs;
-	uint64_t pos = off - block_start, end = pos + len;
+	uint64_t pos = off - block_start, end = pos + len, data_off = 0;
 	uint8_t *bitmap = set->bitmaps[i];
 	bool allocated, present;
 	int ret;
 
+	vhdfix_block_data(fix, (uint32_t)block, &data_off, &allocated);
+	if (!vhdfix_differencing(fix)) {
+		if (!allocated) {
+			memset(buf, 0, len);
+			return 0;
+		}
+		return read_file(img, set, i, buf, len, data_off + pos);
+	}
+	if (!allocated)
+		return read_layer(img, set, i + 1, buf, len, off);
 	ret = vhdfix_read_bitmap(fix, (uint32_t)block, bitmap, &allocated);
 	if (ret) {
 		snprintf(set->msg, sizeof(set->msg), "%s: cannot read the sector bitmap of block %llu",
 			 img->layers[i].name, (unsigned long long)block);
 		return ret;
 	}
-	if (!allocated)
-		return read_layer(img, set, i + 1, buf, len, off);
-
 	while (pos < end) {
 		uint32_t sector = (uint32_t)(pos / VHDFIX_SECTOR);
 		uint32_t last = (uint32_t)((end + VHDFIX_SECTOR - 1) / VHDFIX_SECTOR);
@@ -366,7 +413,7 @@ static int read_fixed_block(struct vhd_image *img, struct handle_set *set, size_
 		if (run_end > end)
 			run_end = end;
 		if (present)
-			ret = vhdi_read(img, set, i, dst, run_end - pos, block_start + pos);
+			ret = read_file(img, set, i, dst, run_end - pos, data_off + pos);
 		else
 			ret = read_layer(img, set, i + 1, dst, run_end - pos, block_start + pos);
 		if (ret)
@@ -382,6 +429,8 @@ static int read_layer(struct vhd_image *img, struct handle_set *set, size_t i, u
 {
 	const struct vhdfix_map *fix = img->layers[i].fix;
 
+	if (img->layers[i].raw_data)
+		return read_file(img, set, i, buf, len, off);
 	if (!fix)
 		return vhdi_read(img, set, i, buf, len, off);
 	while (len) {
@@ -391,7 +440,7 @@ static int read_layer(struct vhd_image *img, struct handle_set *set, size_t i, u
 
 		if (chunk > len)
 			chunk = len;
-		ret = read_fixed_block(img, set, i, buf, chunk, off);
+		ret = read_vhd_block(img, set, i, buf, chunk, off);
 		if (ret)
 			return ret;
 		buf += chunk;
@@ -522,6 +571,7 @@ static int check_chain(struct vhd_image *img, char *err, size_t errlen)
 		vhdi_close(&file);
 		if (!ret)
 			ret = check_file(l->fd, l->name, &l->probe, &l->fix, why, sizeof(why));
+		l->raw_data = l->probe.format == VHD_FORMAT_VHD && l->probe.type == VHD_TYPE_FIXED;
 		if (ret) {
 			snprintf(err, errlen, "%s: %s", l->name, why);
 			return ret;
@@ -559,7 +609,8 @@ static int check_chain(struct vhd_image *img, char *err, size_t errlen)
 		/* a VHDX child reads its parents through libvhdi alone: no fix below it */
 		if (p->format == VHD_FORMAT_VHDX) {
 			for (size_t j = i + 1; j < img->n; j++) {
-				if (img->layers[j].fix) {
+				if (img->layers[j].probe.format == VHD_FORMAT_VHD &&
+				    img->layers[j].probe.type == VHD_TYPE_DIFFERENCING) {
 					snprintf(err, errlen,
 						 "%s: VHDX differencing over VHD differencing %s is "
 						 "not supported",

@@ -32,6 +32,7 @@ struct vhdfix_map {
 	uint32_t bitmap_size;    /* bytes of sector bitmap before each block */
 	uint32_t entries;        /* BAT entries */
 	uint32_t *bat;           /* host-endian, sector numbers or VHD_BAT_UNUSED */
+	bool differencing;       /* disk type 4 (else 3, dynamic) */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -168,6 +169,7 @@ int vhdfix_map_open(int fd, const char *name, struct vhdfix_map **out, char *err
 	}
 	map->fd = fd;
 	map->file_size = (uint64_t)st.st_size;
+	map->differencing = type == VHD_TYPE_DIFF;
 	table_off = be64(dyn + 16);
 	map->entries = be32(dyn + 28);
 	map->block_size = be32(dyn + 32);
@@ -234,6 +236,23 @@ int vhdfix_read_bitmap(const struct vhdfix_map *map, uint32_t block, uint8_t *bi
 	/* bounds were checked at open; a file shrunk since then reads short */
 	return pread_full(map->fd, bitmap, map->bitmap_size,
 			  (uint64_t)map->bat[block] * VHDFIX_SECTOR) ? -EIO : 0;
+}
+
+bool vhdfix_differencing(const struct vhdfix_map *map)
+{
+	return map->differencing;
+}
+
+int vhdfix_block_data(const struct vhdfix_map *map, uint32_t block, uint64_t *data_off,
+		      bool *allocated)
+{
+	if (block >= map->entries || map->bat[block] == VHD_BAT_UNUSED) {
+		*allocated = false;
+		return 0;
+	}
+	*allocated = true;
+	*data_off = (uint64_t)map->bat[block] * VHDFIX_SECTOR + map->bitmap_size;
+	return 0;
 }
 
 static bool bit_at(const uint8_t *bitmap, uint32_t sector)
