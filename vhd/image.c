@@ -41,7 +41,11 @@
 struct layer {
 	char *path;
 	const char *name;         /* base name inside path, for messages */
-	int fd;                   /* O_RDONLY: fstat, vhdfix preads */
+	int fd;                   /* O_RDONLY: fstat, VHD data preads */
+	/* "/proc/self/fd/<fd>": every libvhdi handle opened after the first goes
+	 * through it, so all of them read the very file checked at open, even
+	 * if the path is deleted or renamed over while mounted */
+	char fd_path[32];
 	struct vhd_probe probe;   /* what the file says about itself */
 	struct vhdfix_map *fix;   /* VHD dynamic/differencing: BAT and bitmaps */
 	bool raw_data;            /* VHD fixed: the disk is the file's first bytes */
@@ -103,11 +107,17 @@ static int not_an_image(const char *path, char *msg, size_t len)
 {
 	char magic[8];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool copy = fd >= 0 && pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-		    memcmp(magic, "conectix", 8) == 0;
+	bool copy;
 
-	if (fd >= 0)
-		close(fd);
+	if (fd < 0) { /* gone or unreadable: say so, not "not an image" */
+		int ret = -errno;
+
+		snprintf(msg, len, "%s", strerror(-ret));
+		return ret;
+	}
+	copy = pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+	       memcmp(magic, "conectix", 8) == 0;
+	close(fd);
 	if (copy) {
 		snprintf(msg, len, "VHD footer missing at the end of the file (truncated?)");
 		return -EIO;
@@ -485,7 +495,7 @@ static int open_set(struct vhd_image *img, struct handle_set **out, char *msg, s
 		struct layer *l = &img->layers[i];
 		libvhdi_error_t *error = NULL;
 
-		ret = vhdi_open(l->path, &set->files[i], why, sizeof(why));
+		ret = vhdi_open(l->fd_path, &set->files[i], why, sizeof(why));
 		if (ret) {
 			snprintf(msg, len, "%s: %s", l->name, why);
 			goto out_free_set;
@@ -565,7 +575,7 @@ static int check_chain(struct vhd_image *img, char *err, size_t errlen)
 		char why[MSG_LEN];
 		int ret;
 
-		ret = vhdi_open(l->path, &file, why, sizeof(why));
+		ret = vhdi_open(l->fd_path, &file, why, sizeof(why));
 		if (!ret)
 			ret = describe(file, &l->probe, why, sizeof(why));
 		vhdi_close(&file);
@@ -726,6 +736,7 @@ int vhd_image_open(const char *const *paths, size_t n, unsigned max_handles,
 			snprintf(err, errlen, "%s: %s", l->name, strerror(-ret));
 			goto out_close_image;
 		}
+		snprintf(l->fd_path, sizeof(l->fd_path), "/proc/self/fd/%d", l->fd);
 	}
 	ret = check_chain(img, err, errlen);
 	if (ret)

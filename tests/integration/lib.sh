@@ -97,3 +97,155 @@ replica_sums() { (cd "$1" && find . -path ./.replicafs -prune -o -type f -print0
 
 # ctl VM CMD MNT: write a command; prints nothing, returns write's status.
 ctl() { echo "$2" >"$3/ctl/$1/control"; }
+
+# raw_write FILE [trunc|append]: write all of stdin to FILE in ONE write(2)
+# and print what happened: "OK", "SHORT <n>", the errno name of the failed
+# write ("EBUSY", ...) or "open:<ERRNO>" when open(2) itself failed.
+# Always returns 0: the caller checks the printed word.
+raw_write() {
+	python3 -c '
+import errno, os, sys
+mode = sys.argv[2] if len(sys.argv) > 2 else ""
+flags = os.O_WRONLY | {"": 0, "trunc": os.O_TRUNC, "append": os.O_APPEND}[mode]
+data = sys.stdin.buffer.read()
+try:
+    fd = os.open(sys.argv[1], flags)
+except OSError as e:
+    print("open:" + errno.errorcode.get(e.errno, str(e.errno)))
+    sys.exit(0)
+try:
+    n = os.write(fd, data)
+    print("OK" if n == len(data) else "SHORT %d" % n)
+except OSError as e:
+    print("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP else errno.errorcode.get(e.errno, str(e.errno)))
+try:
+    os.close(fd)
+except OSError:
+    pass
+' "$@"
+}
+
+# ctl_raw VM MNT [trunc|append]: raw_write stdin to ctl/VM/control.
+ctl_raw() { raw_write "$2/ctl/$1/control" "${3:-}"; }
+
+# ctl_sizes_ok VM MNT: st_size of state and status equals what a read returns.
+ctl_sizes_ok() {
+	local f
+	for f in state status; do
+		[ "$(stat -c %s "$2/ctl/$1/$f")" = "$(wc -c <"$2/ctl/$1/$f")" ] || return 1
+	done
+}
+
+# overlays_of STATE_DIR VM: the overlay files a VM has in its state folder.
+overlays_of() { find "$1/$2" -maxdepth 1 -name '*.overlay' 2>/dev/null | sort; }
+
+# --- helpers added for t_read.sh / t_broken.sh ------------------------------
+
+# part_loop IMG [N]: attach partition N (default 1) of IMG read-only as a
+# loop device (partition nodes do not appear on every machine, so use
+# partx's offset and size); print the device name.
+part_loop() {
+	local start sectors
+	read -r start sectors < <(partx -g -n "${2:-1}" -o START,SECTORS "$1")
+	[ -n "$sectors" ] || { echo "no partition ${2:-1} in $1" >&2; return 1; }
+	losetup -f --show -r -o $((start * 512)) --sizelimit $((sectors * 512)) "$1"
+}
+
+# fails_with PATTERN COMMAND...: COMMAND fails and its stderr matches the
+# extended regular expression PATTERN (e.g. "Operation not permitted").
+fails_with() {
+	local pat=$1 err rc=0; shift
+	err=$("$@" 2>&1 >/dev/null) || rc=$?
+	[ "$rc" -ne 0 ] && grep -Eq -- "$pat" <<<"$err" && return 0
+	echo "  '$*' returned $rc: $err" >&2
+	return 1
+}
+
+# errno_of OP PATH [ARG]: do one system call on PATH with Python and print
+# the errno's name, or OK. OP: stat, read (whole file), open_w, mkdir, unlink,
+# rmdir, create, rename (to ARG), write (ARG, one write(2), no O_TRUNC).
+errno_of() {
+	python3 - "$@" <<'PY'
+import errno, os, sys
+op, path, arg = sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else None)
+try:
+    if op == 'stat': os.stat(path)
+    elif op == 'read':
+        with open(path, 'rb') as f:
+            while f.read(1 << 20): pass
+    elif op == 'open_w': os.close(os.open(path, os.O_WRONLY))
+    elif op == 'mkdir': os.mkdir(path)
+    elif op == 'unlink': os.unlink(path)
+    elif op == 'rmdir': os.rmdir(path)
+    elif op == 'create': os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    elif op == 'rename': os.rename(path, arg)
+    elif op == 'write':
+        fd = os.open(path, os.O_WRONLY)
+        try: os.write(fd, arg.encode())
+        finally: os.close(fd)
+    else: sys.exit('errno_of: unknown op ' + op)
+    print('OK')
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+PY
+}
+
+# preads_match IMG RAW [N]: N (default 300) reads at random, unaligned
+# offsets and lengths (some across the end) give the bytes of RAW.
+preads_match() {
+	python3 - "$1" "$2" "${3:-300}" <<'PY'
+import os, random, sys
+img, raw, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fi, fr = os.open(img, os.O_RDONLY), os.open(raw, os.O_RDONLY)
+size = os.fstat(fr).st_size
+rng = random.Random(size)
+bad = 0
+for i in range(n):
+    ln = rng.choice([1, 511, 512, 4095, 4096, 65537, 1 << 20, rng.randrange(1, 3 << 20)])
+    off = rng.randrange(0, size) if i % 10 else max(0, size - rng.randrange(1, 8192))
+    if os.pread(fi, ln, off) != os.pread(fr, ln, off):
+        bad += 1
+        print('mismatch at offset %d length %d' % (off, ln), file=sys.stderr)
+if os.pread(fi, 4096, size) != b'':
+    bad += 1
+    print('read at the end is not empty', file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}
+
+# --- helpers for the tools in tests/tools (exerciser, crash writer) --------
+
+# rfs_tool NAME: the path of a tests/tools program built by CMake.
+rfs_tool() {
+	: "${RFS_BUILD:?RFS_BUILD must point at the build folder (tests/tools programs)}"
+	[ -x "$RFS_BUILD/tests/$1" ] || { echo "FAIL: $RFS_BUILD/tests/$1 is not built" >&2; return 1; }
+	echo "$RFS_BUILD/tests/$1"
+}
+
+# rfs_helper_script: write $T/helpers.sh and print its path. "bash
+# $T/helpers.sh rfs_umount MNT" (or rfs_mount ...) runs lib.sh's helper of
+# that name, so a tool's system() (/bin/sh: exported bash functions do not
+# survive it) unmounts and remounts exactly as the scripts do.
+rfs_helper_script() {
+	{
+		printf 'T=%q\nREPLICAFS=%q\n' "$T" "$REPLICAFS"
+		declare -f rfs_mount rfs_umount rfs_pid wait_exit
+		echo '"$@"'
+	} >"$T/helpers.sh"
+	echo "$T/helpers.sh"
+}
+
+# rfs_kill9 MNT: kill -9 the daemon serving MNT, wait until it is gone,
+# and detach the dead mount (lazily: a dead FUSE mount cannot be unmounted
+# normally while the kernel still references it).
+rfs_kill9() {
+	local pid
+	pid=$(rfs_pid "$1") || true
+	[ -n "$pid" ] || { echo "no daemon serves $1" >&2; return 1; }
+	kill -9 "$pid"
+	wait_exit "$pid" || { echo "daemon $pid survived kill -9" >&2; return 1; }
+	fusermount3 -u -z "$1" 2>/dev/null || umount -l "$1"
+}
+
+# A random 48-bit seed (printed by the tests so a failure can be replayed).
+rfs_seed() { od -An -N6 -tu8 /dev/urandom | tr -d ' '; }
