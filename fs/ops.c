@@ -189,6 +189,17 @@ static const char *node_name(const struct node *n, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * What one open of status/state reads. A read at offset 0 takes the current
+ * line; reads further on continue that same line, so a reader taking it in
+ * pieces never joins two values (a command may run in between).
+ */
+struct ctl_snap {
+	pthread_mutex_t lock; /* reads on one open file may run in parallel */
+	int len;
+	char text[128];
+};
+
 static int ctl_text(const struct node *n, char *buf, int size)
 {
 	if (n->kind == N_STATUS)
@@ -443,13 +454,24 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->nonseekable = 1;
 		break;
 	case N_STATUS:
-	case N_STATE:
+	case N_STATE: {
+		struct ctl_snap *snap;
+
 		if (write) {
 			fuse_reply_err(req, EACCES);
 			return;
 		}
-		fi->direct_io = 1; /* every read returns current content */
+		snap = calloc(1, sizeof(*snap));
+		if (!snap) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		pthread_mutex_init(&snap->lock, NULL);
+		snap->len = ctl_text(n, snap->text, sizeof(snap->text));
+		fi->fh = (uintptr_t)snap;
+		fi->direct_io = 1; /* no page cache: every read reaches us */
 		break;
+	}
 	}
 	fuse_reply_open(req, fi);
 }
@@ -460,6 +482,12 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 	if (n && n->kind == N_DISK)
 		rfs_vm_disk_release(n->vm, n->disk);
+	if (n && (n->kind == N_STATUS || n->kind == N_STATE) && fi->fh) {
+		struct ctl_snap *snap = (struct ctl_snap *)(uintptr_t)fi->fh;
+
+		pthread_mutex_destroy(&snap->lock);
+		free(snap);
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -529,13 +557,23 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		read_disk(req, n, size, off);
 		return;
 	case N_STATUS:
-	case N_STATE:
-		len = ctl_text(n, text, sizeof(text));
+	case N_STATE: {
+		struct ctl_snap *snap = (struct ctl_snap *)(uintptr_t)fi->fh;
+
+		/* Reply from a stack copy: once the kernel has the reply, a
+		 * RELEASE may free @snap before fuse_reply_buf() returns. */
+		pthread_mutex_lock(&snap->lock);
+		if (off == 0)
+			snap->len = ctl_text(n, snap->text, sizeof(snap->text));
+		len = snap->len;
+		memcpy(text, snap->text, sizeof(text));
+		pthread_mutex_unlock(&snap->lock);
 		if (off >= len)
 			fuse_reply_buf(req, NULL, 0);
 		else
 			fuse_reply_buf(req, text + off, (size_t)(len - off) < size ? (size_t)(len - off) : size);
 		return;
+	}
 	default:
 		fuse_reply_err(req, EBADF);
 	}

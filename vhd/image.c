@@ -36,6 +36,8 @@
 #include "vhdfix.h"
 
 #define MSG_LEN 512
+/* Reads up to this size are taken as random access (see layer.fd_random). */
+#define SMALL_READ (64 * 1024)
 
 /* One file of the chain. Immutable after vhd_image_open(). */
 struct layer {
@@ -46,6 +48,10 @@ struct layer {
 	 * through it, so all of them read the very file checked at open, even
 	 * if the path is deleted or renamed over while mounted */
 	char fd_path[32];
+	/* the same file again, with POSIX_FADV_RANDOM: small reads (random
+	 * access, 4 KiB from a guest) use it so the kernel reads no more than
+	 * asked; large reads (sequential streams) use fd and its readahead */
+	int fd_random;
 	struct vhd_probe probe;   /* what the file says about itself */
 	struct vhdfix_map *fix;   /* VHD dynamic/differencing: BAT and bitmaps */
 	bool raw_data;            /* VHD fixed: the disk is the file's first bytes */
@@ -60,6 +66,7 @@ struct handle_set {
 	libvhdi_file_t **files;   /* [i] bound to [i + 1] when differencing */
 	uint8_t **bitmaps;        /* [i]: scratch sector bitmap of a fix layer */
 	char msg[MSG_LEN];        /* last error met while using this set */
+	bool small;               /* the current vhd_image_read() is a small one */
 };
 
 struct vhd_image {
@@ -361,9 +368,10 @@ static int read_file(struct vhd_image *img, struct handle_set *set, size_t i, ui
 		     size_t len, uint64_t pos)
 {
 	const struct layer *l = &img->layers[i];
+	int fd = set->small ? l->fd_random : l->fd;
 
 	while (len) {
-		ssize_t n = pread(l->fd, buf, len, (off_t)pos);
+		ssize_t n = pread(fd, buf, len, (off_t)pos);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -669,6 +677,7 @@ int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off)
 	ret = borrow_set(img, &set);
 	if (ret)
 		return ret;
+	set->small = len <= SMALL_READ;
 	ret = read_layer(img, set, 0, buf, len, off);
 	if (ret && !atomic_exchange(&img->error_logged, true))
 		rfs_log(LOG_ERR, "%s: %s", img->layers[0].path, set->msg);
@@ -722,7 +731,7 @@ int vhd_image_open(const char *const *paths, size_t n, unsigned max_handles,
 	if (!img->layers)
 		goto out_nomem_img;
 	for (size_t i = 0; i < n; i++)
-		img->layers[i].fd = -1;
+		img->layers[i].fd = img->layers[i].fd_random = -1;
 	for (size_t i = 0; i < n; i++) {
 		struct layer *l = &img->layers[i];
 
@@ -737,6 +746,13 @@ int vhd_image_open(const char *const *paths, size_t n, unsigned max_handles,
 			goto out_close_image;
 		}
 		snprintf(l->fd_path, sizeof(l->fd_path), "/proc/self/fd/%d", l->fd);
+		l->fd_random = open(l->fd_path, O_RDONLY | O_CLOEXEC);
+		if (l->fd_random < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "%s: %s", l->name, strerror(-ret));
+			goto out_close_image;
+		}
+		posix_fadvise(l->fd_random, 0, 0, POSIX_FADV_RANDOM);
 	}
 	ret = check_chain(img, err, errlen);
 	if (ret)
@@ -789,6 +805,8 @@ void vhd_image_close(struct vhd_image *img)
 		vhdfix_map_close(img->layers[i].fix);
 		if (img->layers[i].fd >= 0)
 			close(img->layers[i].fd);
+		if (img->layers[i].fd_random >= 0)
+			close(img->layers[i].fd_random);
 		free(img->layers[i].path);
 	}
 	free(img->layers);
