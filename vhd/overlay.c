@@ -1,0 +1,850 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vhd/overlay.c - the copy-on-write failover overlay of one disk.
+ *
+ * The contract (format, durability ordering) is in overlay.h. The header's
+ * bytes, all integers little-endian:
+ *
+ *   off  size  field
+ *     0     8  magic "RFSCOW01"
+ *     8     4  version (1)
+ *    12     4  length of the header in bytes (308)
+ *    16     4  cluster size in bytes (power of two, 4 KiB..2 MiB)
+ *    20     4  flags (0)
+ *    24    16  identifier of the replica tip
+ *    40     8  virtual size in bytes
+ *    48   256  disk name, NUL-padded (byte 303 is always NUL)
+ *   304     4  CRC32C (Castagnoli) of bytes [0, 304)
+ *
+ * followed by zeros up to the cluster size, so the first cluster is written
+ * in full and data of the disk starts at file offset "cluster".
+ *
+ * Locking. Presence is the file's own allocation map, so the only hazard is
+ * the read-modify-write (RMW) of a partly written absent cluster: it reads
+ * the cluster's old bytes, then writes the whole cluster back, and whatever
+ * another thread wrote into that cluster in between would be undone - the
+ * bytes of a concurrent partial write, or a concurrent full-cluster write
+ * that landed after the fill was read. Hence one rwlock per overlay:
+ *  - a write whose every cluster is either covered in full or already
+ *    present is one pwrite with no read; it holds rmw_lock shared, so any
+ *    number run in parallel (overlapping pwrites are the kernel's to order);
+ *  - a write that covers part of an absent cluster holds rmw_lock exclusive,
+ *    so no other write can touch the cluster between its fill and its
+ *    write. The fill reads the cluster as it reads now (overlay runs and
+ *    replica holes), not the replica alone, so an RMW queued behind another
+ *    RMW of the same cluster fills from that one's result instead of undoing
+ *    it; and it checks presence again under the lock, as after such a race
+ *    the cluster is present and one plain pwrite of its own bytes is enough.
+ * A plain partial write that found its cluster present under the shared lock
+ * is safe because a present cluster never becomes absent again (nothing
+ * punches holes) and no RMW can run while it holds the lock.
+ * Readers take no lock: an RMW writes into a hole the replica's own bytes
+ * plus the new ones, so a read racing it sees, byte by byte, the old or the
+ * new content, as with any file.
+ * The lock is per overlay, not per cluster, so it costs no memory per
+ * cluster; RMWs are rare (unaligned first writes) and short (one cluster).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "overlay.h"
+
+#define COW_MAGIC "RFSCOW01"
+#define COW_VERSION 1
+#define COW_HDR_MAGIC 0
+#define COW_HDR_VERSION 8
+#define COW_HDR_LENGTH 12
+#define COW_HDR_CLUSTER 16
+#define COW_HDR_FLAGS 20
+#define COW_HDR_IDENTIFIER 24
+#define COW_HDR_VSIZE 40
+#define COW_HDR_DISK 48
+#define COW_HDR_CRC 304
+#define COW_HDR_SIZE 308
+
+#define COW_MIN_CLUSTER 4096u
+#define COW_MAX_CLUSTER (2u << 20)
+
+#define COW_SUFFIX ".overlay"
+#define COW_TMP_SUFFIX ".overlay.tmp"
+
+struct cow_overlay {
+	int fd;                    /* "<disk>.overlay", O_RDWR; immutable */
+	uint32_t cluster;          /* cluster size, a power of two; immutable */
+	struct cow_identity id;    /* what the overlay belongs to; immutable */
+	pthread_rwlock_t rmw_lock; /* see "Locking" above */
+	uint8_t *rmw_buf;          /* one cluster; used only with rmw_lock held exclusive */
+};
+
+/* ---- CRC32C, reflected polynomial 0x82F63B78, table built once ---- */
+
+static uint32_t crc32c_table[256];
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc32c_table[i] = c;
+	}
+}
+
+static uint32_t crc32c(const uint8_t *p, size_t len)
+{
+	uint32_t crc = ~0u;
+
+	pthread_once(&crc32c_once, crc32c_init);
+	while (len--)
+		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* ---- little-endian fields ---- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ---- small I/O helpers: whole transfers, 0 or -errno ---- */
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* no progress and no reason given */
+		/* A short write (out of space mid-way) goes round again and
+		 * then gets its reason, usually ENOSPC. */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* the file is shorter than its header says */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* fsync a folder; AT_FDCWD is the current one. */
+static int sync_dir(int dirfd)
+{
+	int fd = dirfd;
+	int err = 0;
+
+	if (dirfd == AT_FDCWD) {
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	if (fsync(fd) < 0)
+		err = -errno;
+	if (fd != dirfd)
+		close(fd);
+	return err;
+}
+
+/* "<name><suffix>" into @path; the name must be one path component. */
+static int overlay_path(char *path, size_t size, const char *name, const char *suffix)
+{
+	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (strlen(name) + strlen(COW_TMP_SUFFIX) > NAME_MAX)
+		return -ENAMETOOLONG;
+	snprintf(path, size, "%s%s", name, suffix);
+	return 0;
+}
+
+static bool identity_valid(const struct cow_identity *id)
+{
+	return id && strnlen(id->disk, sizeof(id->disk)) < sizeof(id->disk) &&
+	       id->virtual_size <= (uint64_t)INT64_MAX - COW_MAX_CLUSTER;
+}
+
+static bool identity_equal(const struct cow_identity *a, const struct cow_identity *b)
+{
+	return !memcmp(a->identifier, b->identifier, sizeof(a->identifier)) &&
+	       a->virtual_size == b->virtual_size && !strcmp(a->disk, b->disk);
+}
+
+/* ---- the header ---- */
+
+static void header_encode(uint8_t *hdr, uint32_t cluster, const struct cow_identity *id)
+{
+	memset(hdr, 0, COW_HDR_SIZE);
+	memcpy(hdr + COW_HDR_MAGIC, COW_MAGIC, 8);
+	put_le32(hdr + COW_HDR_VERSION, COW_VERSION);
+	put_le32(hdr + COW_HDR_LENGTH, COW_HDR_SIZE);
+	put_le32(hdr + COW_HDR_CLUSTER, cluster);
+	put_le32(hdr + COW_HDR_FLAGS, 0);
+	memcpy(hdr + COW_HDR_IDENTIFIER, id->identifier, 16);
+	put_le64(hdr + COW_HDR_VSIZE, id->virtual_size);
+	memcpy(hdr + COW_HDR_DISK, id->disk, strlen(id->disk)); /* NUL-padded by memset */
+	put_le32(hdr + COW_HDR_CRC, crc32c(hdr, COW_HDR_CRC));
+}
+
+/* Decode a header; NULL if valid, else what is wrong with it. */
+static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct cow_identity *id)
+{
+	uint32_t c = get_le32(hdr + COW_HDR_CLUSTER);
+
+	if (memcmp(hdr + COW_HDR_MAGIC, COW_MAGIC, 8))
+		return "bad magic";
+	if (get_le32(hdr + COW_HDR_CRC) != crc32c(hdr, COW_HDR_CRC))
+		return "bad CRC";
+	if (get_le32(hdr + COW_HDR_VERSION) != COW_VERSION)
+		return "unknown version";
+	if (get_le32(hdr + COW_HDR_LENGTH) != COW_HDR_SIZE || get_le32(hdr + COW_HDR_FLAGS))
+		return "unknown layout";
+	if (c < COW_MIN_CLUSTER || c > COW_MAX_CLUSTER || (c & (c - 1)))
+		return "bad cluster size";
+	if (hdr[COW_HDR_CRC - 1])
+		return "unterminated disk name";
+
+	memset(id, 0, sizeof(*id));
+	memcpy(id->identifier, hdr + COW_HDR_IDENTIFIER, 16);
+	id->virtual_size = get_le64(hdr + COW_HDR_VSIZE);
+	memcpy(id->disk, hdr + COW_HDR_DISK, sizeof(id->disk));
+	if (!identity_valid(id))
+		return "bad virtual size";
+	*cluster = c;
+	return NULL;
+}
+
+/* ---- allocation ---- */
+
+static void overlay_free(struct cow_overlay *ov)
+{
+	if (ov->fd >= 0)
+		close(ov->fd);
+	pthread_rwlock_destroy(&ov->rmw_lock);
+	free(ov->rmw_buf);
+	free(ov);
+}
+
+static struct cow_overlay *overlay_alloc(uint32_t cluster, const struct cow_identity *id)
+{
+	struct cow_overlay *ov = calloc(1, sizeof(*ov));
+	pthread_rwlockattr_t attr;
+	int err;
+
+	if (!ov)
+		return NULL;
+	ov->rmw_buf = malloc(cluster);
+	if (!ov->rmw_buf)
+		goto out_free;
+	/* Writer-preferring, so a stream of plain writes cannot starve an
+	 * RMW; no thread ever takes the lock twice, which that kind needs. */
+	if (pthread_rwlockattr_init(&attr))
+		goto out_free_buf;
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	err = pthread_rwlock_init(&ov->rmw_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (err)
+		goto out_free_buf;
+	ov->fd = -1;
+	ov->cluster = cluster;
+	ov->id = *id;
+	return ov;
+
+out_free_buf:
+	free(ov->rmw_buf);
+out_free:
+	free(ov);
+	return NULL;
+}
+
+/* ---- creation ---- */
+
+/*
+ * Does writing @cluster bytes into the middle of a sparse file @fd yield
+ * exactly one data run of that size? 1 yes, 0 no, or -errno.
+ */
+static int probe_one(int fd, const uint8_t *buf, uint32_t cluster)
+{
+	off_t data, hole;
+	int err;
+
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, 3 * (off_t)cluster) < 0)
+		return -errno;
+	err = pwrite_all(fd, buf, cluster, cluster);
+	if (err)
+		return err;
+	data = lseek(fd, 0, SEEK_DATA);
+	if (data < 0)
+		return errno == ENXIO || errno == EINVAL ? 0 : -errno;
+	hole = lseek(fd, cluster, SEEK_HOLE);
+	if (hole < 0)
+		return errno == ENXIO || errno == EINVAL ? 0 : -errno;
+	return data == (off_t)cluster && hole == 2 * (off_t)cluster;
+}
+
+/*
+ * The cluster size for folder @dirfd: the smallest power of two >= 4 KiB
+ * and >= the block size that the filesystem reports as an exact hole/data
+ * run. The probe file is unnamed (O_TMPFILE) or, where that is not
+ * supported, @tmp unlinked at once, so nothing is left behind.
+ */
+static int probe_cluster(int dirfd, const char *tmp, uint32_t *out)
+{
+	struct stat st;
+	uint8_t *buf;
+	uint32_t c;
+	int fd, err = -EOPNOTSUPP;
+
+	fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			unlinkat(dirfd, tmp, 0);
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	buf = malloc(COW_MAX_CLUSTER);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out_close;
+	}
+	memset(buf, 0xa5, COW_MAX_CLUSTER); /* not zeros: no fs may elide it */
+
+	for (c = COW_MIN_CLUSTER; c <= COW_MAX_CLUSTER; c <<= 1) {
+		int exact;
+
+		if (c < (uint64_t)st.st_blksize)
+			continue;
+		exact = probe_one(fd, buf, c);
+		if (exact < 0) {
+			err = exact;
+			break;
+		}
+		if (exact) {
+			*out = c;
+			err = 0;
+			break;
+		}
+	}
+	free(buf);
+out_close:
+	close(fd);
+	return err;
+}
+
+/* rename @tmp to @path, refusing to replace an overlay created meanwhile. */
+static int publish(int dirfd, const char *tmp, const char *path)
+{
+	if (!renameat2(dirfd, tmp, dirfd, path, RENAME_NOREPLACE))
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* No RENAME_NOREPLACE here: link fails with EEXIST just the same. */
+	if (linkat(dirfd, tmp, dirfd, path, 0) < 0)
+		return -errno;
+	unlinkat(dirfd, tmp, 0);
+	return 0;
+}
+
+int cow_create(int dirfd, const char *name, const struct cow_identity *id, struct cow_overlay **out)
+{
+	char path[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	struct cow_overlay *ov;
+	struct stat st;
+	uint8_t *hdr;
+	uint32_t cluster = 0;
+	int err;
+
+	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
+	if (!err)
+		err = overlay_path(tmp, sizeof(tmp), name, COW_TMP_SUFFIX);
+	if (err)
+		return err;
+	if (!identity_valid(id))
+		return -EINVAL;
+	if (!fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW))
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	/* A ".tmp" is what a crash during an earlier create left. */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+		return -errno;
+
+	err = probe_cluster(dirfd, tmp, &cluster);
+	if (err) {
+		if (err == -EOPNOTSUPP)
+			rfs_log(LOG_ERR, "overlay %s: the state folder's filesystem does not report holes", path);
+		else
+			rfs_log(LOG_ERR, "overlay %s: cannot probe the cluster size: %s", path, strerror(-err));
+		return err;
+	}
+	ov = overlay_alloc(cluster, id);
+	if (!ov)
+		return -ENOMEM;
+	ov->fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (ov->fd < 0) {
+		err = -errno;
+		goto out_free;
+	}
+
+	/* Write it and make it durable ... */
+	hdr = calloc(1, cluster);
+	if (!hdr) {
+		err = -ENOMEM;
+		goto out_unlink_tmp;
+	}
+	header_encode(hdr, cluster, id);
+	err = pwrite_all(ov->fd, hdr, cluster, 0);
+	free(hdr);
+	if (err)
+		goto out_unlink_tmp;
+	if (ftruncate(ov->fd, (off_t)(cluster + id->virtual_size)) < 0 || fdatasync(ov->fd) < 0) {
+		err = -errno;
+		goto out_unlink_tmp;
+	}
+	/* ... then publish it. */
+	err = publish(dirfd, tmp, path);
+	if (err)
+		goto out_unlink_tmp;
+	err = sync_dir(dirfd);
+	if (err)
+		goto out_unlink_path;
+
+	*out = ov;
+	return 0;
+
+out_unlink_path:
+	unlinkat(dirfd, path, 0);
+	sync_dir(dirfd);
+	goto out_free;
+out_unlink_tmp:
+	unlinkat(dirfd, tmp, 0);
+out_free:
+	if (err != -EEXIST)
+		rfs_log(LOG_ERR, "overlay %s: cannot create: %s", path, strerror(-err));
+	overlay_free(ov);
+	return err;
+}
+
+/* ---- open, close, remove ---- */
+
+int cow_open(int dirfd, const char *name, const struct cow_identity *expect, struct cow_overlay **out)
+{
+	char path[NAME_MAX + 1];
+	uint8_t hdr[COW_HDR_SIZE];
+	struct cow_identity found;
+	struct cow_overlay *ov;
+	const char *why;
+	struct stat st;
+	uint32_t cluster;
+	int fd, err;
+
+	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
+	if (err)
+		return err;
+	if (!identity_valid(expect))
+		return -EINVAL;
+	fd = openat(dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	err = -EUCLEAN;
+	if (!S_ISREG(st.st_mode)) {
+		why = "not a regular file";
+		goto out_corrupt;
+	}
+	if (st.st_size < COW_HDR_SIZE) {
+		why = "shorter than its header";
+		goto out_corrupt;
+	}
+	err = pread_all(fd, hdr, sizeof(hdr), 0);
+	if (err)
+		goto out_close;
+	err = -EUCLEAN;
+	why = header_decode(hdr, &cluster, &found);
+	if (why)
+		goto out_corrupt;
+	if (!identity_equal(&found, expect)) {
+		rfs_log(LOG_ERR, "overlay %s: made for another replica (disk \"%s\", %llu bytes)", path,
+			found.disk, (unsigned long long)found.virtual_size);
+		err = -ESTALE;
+		goto out_close;
+	}
+	if ((uint64_t)st.st_size != cluster + found.virtual_size) {
+		why = "size differs from its header";
+		goto out_corrupt;
+	}
+
+	ov = overlay_alloc(cluster, &found);
+	if (!ov) {
+		err = -ENOMEM;
+		goto out_close;
+	}
+	ov->fd = fd;
+	*out = ov;
+	return 0;
+
+out_corrupt:
+	rfs_log(LOG_ERR, "overlay %s: corrupt: %s", path, why);
+out_close:
+	close(fd);
+	return err;
+}
+
+void cow_close(struct cow_overlay *ov)
+{
+	if (ov)
+		overlay_free(ov);
+}
+
+int cow_remove(int dirfd, const char *name)
+{
+	char path[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	bool removed = false;
+	int err;
+
+	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
+	if (!err)
+		err = overlay_path(tmp, sizeof(tmp), name, COW_TMP_SUFFIX);
+	if (err)
+		return err;
+	if (!unlinkat(dirfd, path, 0))
+		removed = true;
+	else if (errno != ENOENT)
+		return -errno;
+	if (!unlinkat(dirfd, tmp, 0))
+		removed = true;
+	else if (errno != ENOENT)
+		return -errno;
+	return removed ? sync_dir(dirfd) : 0;
+}
+
+bool cow_exists(int dirfd, const char *name)
+{
+	char path[NAME_MAX + 1];
+	struct stat st;
+
+	if (overlay_path(path, sizeof(path), name, COW_SUFFIX))
+		return false;
+	return !fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode);
+}
+
+/* ---- data ---- */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+uint64_t cow_file_offset(const struct cow_overlay *ov, uint64_t off)
+{
+	return ov->cluster + off;
+}
+
+int cow_fd(const struct cow_overlay *ov)
+{
+	return ov->fd;
+}
+
+uint32_t cow_cluster_size(const struct cow_overlay *ov)
+{
+	return ov->cluster;
+}
+
+/* The run at @off (< @end) that is all overlay or all replica, up to @end. */
+static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run, bool *in_overlay)
+{
+	off_t pos = (off_t)cow_file_offset(ov, off);
+	off_t data, hole;
+
+	data = lseek(ov->fd, pos, SEEK_DATA);
+	if (data < 0) {
+		if (errno != ENXIO)
+			return -errno;
+		/* ENXIO: no data from here to the end of the file. */
+		*in_overlay = false;
+		*run = end - off;
+		return 0;
+	}
+	if (data > pos) {
+		*in_overlay = false;
+		*run = min_u64(end, (uint64_t)data - ov->cluster) - off;
+		return 0;
+	}
+	hole = lseek(ov->fd, pos, SEEK_HOLE);
+	if (hole < 0)
+		return -errno;
+	if (hole <= pos)
+		return -EIO; /* data that turned into a hole: nothing we do */
+	*in_overlay = true;
+	*run = min_u64(end, (uint64_t)hole - ov->cluster) - off;
+	return 0;
+}
+
+int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay)
+{
+	if (off >= ov->id.virtual_size || !len)
+		return -EINVAL;
+	return extent_at(ov, off, off + min_u64(len, ov->id.virtual_size - off), run, in_overlay);
+}
+
+/* Read [off, off+len) merging the overlay's runs and the replica's. */
+static int read_merged(struct cow_overlay *ov, const struct cow_source *src, uint8_t *buf, size_t len, uint64_t off)
+{
+	uint64_t pos = off, end = off + len;
+
+	while (pos < end) {
+		uint64_t run;
+		bool in_overlay;
+		int err;
+
+		err = extent_at(ov, pos, end, &run, &in_overlay);
+		if (err)
+			return err;
+		if (in_overlay)
+			err = pread_all(ov->fd, buf + (pos - off), run, cow_file_offset(ov, pos));
+		else
+			err = src->read(src->ctx, buf + (pos - off), run, pos);
+		if (err)
+			return err < 0 ? err : -EIO;
+		pos += run;
+	}
+	return 0;
+}
+
+int cow_read(struct cow_overlay *ov, const struct cow_source *src, void *buf, size_t len, uint64_t off)
+{
+	if (off > ov->id.virtual_size || len > ov->id.virtual_size - off)
+		return -EINVAL;
+	return read_merged(ov, src, buf, len, off);
+}
+
+static uint64_t cluster_start(const struct cow_overlay *ov, uint64_t off)
+{
+	return off & ~(uint64_t)(ov->cluster - 1);
+}
+
+/* End of the cluster starting at @start: the last one may be short. */
+static uint64_t cluster_end(const struct cow_overlay *ov, uint64_t start)
+{
+	return min_u64(start + ov->cluster, ov->id.virtual_size);
+}
+
+/* Is the cluster starting at @start all data in the file? 1, 0 or -errno. */
+static int cluster_present(struct cow_overlay *ov, uint64_t start)
+{
+	off_t hole = lseek(ov->fd, (off_t)cow_file_offset(ov, start), SEEK_HOLE);
+
+	if (hole < 0)
+		return -errno;
+	return (uint64_t)hole >= cow_file_offset(ov, cluster_end(ov, start));
+}
+
+/*
+ * Write [off, end), which lies within one cluster and does not cover it:
+ * straight in if the cluster is present, else fill the rest of the cluster
+ * with its current content (replica, or overlay runs a torn earlier write
+ * left) and write the whole cluster. Caller holds rmw_lock exclusive.
+ */
+static int write_partial(struct cow_overlay *ov, const struct cow_source *src, const uint8_t *buf, uint64_t off,
+			 uint64_t end)
+{
+	uint64_t start = cluster_start(ov, off);
+	uint64_t stop = cluster_end(ov, start);
+	int present, err;
+
+	present = cluster_present(ov, start);
+	if (present < 0)
+		return present;
+	if (present)
+		return pwrite_all(ov->fd, buf, end - off, cow_file_offset(ov, off));
+	err = read_merged(ov, src, ov->rmw_buf, stop - start, start);
+	if (err)
+		return err;
+	memcpy(ov->rmw_buf + (off - start), buf, end - off);
+	return pwrite_all(ov->fd, ov->rmw_buf, stop - start, cow_file_offset(ov, start));
+}
+
+/* Does [off, end) cover the cluster starting at @start in full? */
+static bool covers(const struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t start)
+{
+	return off <= start && end >= cluster_end(ov, start);
+}
+
+/*
+ * Write [off, end) filling the absent clusters it covers only in part: the
+ * head piece, the whole clusters in the middle, the tail piece. Caller holds
+ * rmw_lock exclusive.
+ */
+static int write_filling(struct cow_overlay *ov, const struct cow_source *src, const uint8_t *buf, uint64_t off,
+			 uint64_t end)
+{
+	uint64_t head = cluster_start(ov, off);
+	uint64_t head_end = min_u64(end, cluster_end(ov, head));
+	uint64_t tail = cluster_start(ov, end - 1);
+	uint64_t pos = off;
+	int err;
+
+	if (!covers(ov, off, end, head)) {
+		err = write_partial(ov, src, buf, off, head_end);
+		if (err || head_end == end)
+			return err;
+		pos = head_end;
+	}
+	if (tail != head && !covers(ov, off, end, tail)) {
+		if (tail > pos) {
+			err = pwrite_all(ov->fd, buf + (pos - off), tail - pos, cow_file_offset(ov, pos));
+			if (err)
+				return err;
+		}
+		return write_partial(ov, src, buf + (tail - off), tail, end);
+	}
+	return pwrite_all(ov->fd, buf + (pos - off), end - pos, cow_file_offset(ov, pos));
+}
+
+/*
+ * Can [off, end) go in with one plain pwrite: are its first and last
+ * clusters covered in full or present? 1, 0 or -errno.
+ */
+static int write_is_plain(struct cow_overlay *ov, uint64_t off, uint64_t end)
+{
+	uint64_t head = cluster_start(ov, off);
+	uint64_t tail = cluster_start(ov, end - 1);
+	int present;
+
+	if (!covers(ov, off, end, head)) {
+		present = cluster_present(ov, head);
+		if (present <= 0)
+			return present;
+	}
+	if (tail != head && !covers(ov, off, end, tail))
+		return cluster_present(ov, tail);
+	return 1;
+}
+
+ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const void *buf, size_t len, uint64_t off)
+{
+	uint64_t end;
+	int plain, err;
+
+	if (off > ov->id.virtual_size || len > ov->id.virtual_size - off || len > SSIZE_MAX)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	end = off + len;
+
+	/* The common case: aligned, or into present clusters. */
+	pthread_rwlock_rdlock(&ov->rmw_lock);
+	plain = write_is_plain(ov, off, end);
+	if (plain > 0)
+		err = pwrite_all(ov->fd, buf, len, cow_file_offset(ov, off));
+	else
+		err = plain;
+	pthread_rwlock_unlock(&ov->rmw_lock);
+	if (plain)
+		return err ? err : (ssize_t)len;
+
+	/* Part of an absent cluster: fill it alone; write_partial() checks
+	 * presence again now that no other write runs. */
+	pthread_rwlock_wrlock(&ov->rmw_lock);
+	err = write_filling(ov, src, buf, off, end);
+	pthread_rwlock_unlock(&ov->rmw_lock);
+	return err ? err : (ssize_t)len;
+}
+
+int cow_sync(struct cow_overlay *ov, bool datasync)
+{
+	if ((datasync ? fdatasync(ov->fd) : fsync(ov->fd)) < 0)
+		return -errno;
+	return 0;
+}
+
+int cow_stat(struct cow_overlay *ov, uint64_t *allocated_bytes, struct timespec *mtime, bool *written)
+{
+	struct stat st;
+
+	if (fstat(ov->fd, &st) < 0)
+		return -errno;
+	if (allocated_bytes)
+		*allocated_bytes = (uint64_t)st.st_blocks * 512;
+	if (mtime)
+		*mtime = st.st_mtim;
+	if (written) {
+		/* Any data after the header cluster was written by cow_write(). */
+		if (lseek(ov->fd, ov->cluster, SEEK_DATA) >= 0)
+			*written = true;
+		else if (errno == ENXIO)
+			*written = false;
+		else
+			return -errno;
+	}
+	return 0;
+}
