@@ -662,8 +662,8 @@ static int read_merged(struct cow_overlay *ov, const struct cow_source *src, uin
 	uint64_t pos = off, end = off + len;
 
 	while (pos < end) {
-		uint64_t run;
-		bool in_overlay;
+		uint64_t run = 0;
+		bool in_overlay = false;
 		int err;
 
 		err = extent_at(ov, pos, end, &run, &in_overlay);
