@@ -249,3 +249,23 @@ rfs_kill9() {
 
 # A random 48-bit seed (printed by the tests so a failure can be replayed).
 rfs_seed() { od -An -N6 -tu8 /dev/urandom | tr -d ' '; }
+
+# --- ThreadSanitizer (build-tsan, -DRFS_TSAN=ON) ---------------------------
+# Like ASan above: a race report goes to $T/sanitizer.<pid>, which
+# rfs_cleanup turns into a failure; halt_on_error stops the daemon at the
+# first one (the mount then fails too). replicafs forks (fuse_daemonize)
+# before it starts any thread, so TSan's fork-after-threads limits do not
+# apply.
+export TSAN_OPTIONS="log_path=$T/sanitizer:halt_on_error=1:second_deadlock_stack=1"
+
+# --- fault table (docs/FAULTS.md) ---------------------------------------------
+# fault FAULT WHAT_THE_USER_SEES: record a fault or bad input this test
+# injected and what the user saw, right after the checks that prove it. It is
+# recorded only while every check so far has passed; scripts/faults.sh builds
+# docs/FAULTS.md from the records, and CI fails if that file is out of date.
+RFS_FAULT_FILE=${RFS_BUILD:+$RFS_BUILD/faults/$(basename "$0" .sh).tsv}
+if [ -n "$RFS_FAULT_FILE" ]; then mkdir -p "${RFS_FAULT_FILE%/*}"; : >"$RFS_FAULT_FILE"; fi
+fault() {
+	[ -n "$RFS_FAULT_FILE" ] && [ "$NFAIL" -eq 0 ] || return 0
+	printf '%s\t%s\t%s\n' "$(basename "$0" .sh)" "$1" "$2" >>"$RFS_FAULT_FILE"
+}
