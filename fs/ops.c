@@ -269,8 +269,9 @@ static void rfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Disk writes arrive as the application made them (no page-cache
 	 * write-back): fsync and O_DSYNC keep their meaning end to end. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_ASYNC_DIO)
-		conn->want |= FUSE_CAP_ASYNC_DIO;
+	/* No asynchronous direct I/O: with it the kernel turns a short direct
+	 * write (one crossing the end of the disk) into EIO for the caller. */
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
