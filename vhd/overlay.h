@@ -3,8 +3,10 @@
  * vhd/overlay.h - the copy-on-write failover overlay of one disk.
  *
  * Format. One file per disk in the VM's state folder, "<disk>.overlay":
- *   [0, cluster)            header (struct below, little-endian, CRC32C'd),
- *                           zero-padded to one cluster
+ *   [0, cluster)            header: magic "RFSCOW01", version, cluster size,
+ *                           the identity below, CRC32C; little-endian, byte
+ *                           layout at the top of overlay.c; zero-padded to
+ *                           one cluster
  *   [cluster, cluster+size) the disk's data at its own offset, sparse: a
  *                           cluster that holds data in the file is present
  *                           in the overlay, a hole reads from the replica.

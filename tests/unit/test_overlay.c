@@ -265,12 +265,18 @@ static int fx_setup(void **state)
 		return -1;
 	strcpy(fx->dir, "/tmp/overlay-test-XXXXXX");
 	if (!mkdtemp(fx->dir))
-		return -1;
+		goto out_free;
 	fx->dirfd = open(fx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fx->dirfd < 0)
-		return -1;
+		goto out_rmdir;
 	*state = fx;
 	return 0;
+
+out_rmdir:
+	rmdir(fx->dir);
+out_free:
+	free(fx);
+	return -1;
 }
 
 static void remove_all(int dirfd)
