@@ -215,4 +215,15 @@ check_eq "status of the last refused command survives the remount" "32777 System
 check_eq "victim-trunc-vhd (footer cut) is now 8 Critical" "8 Critical" "$(cat "$M/ctl/victim-trunc-vhd/state")"
 rfs_umount "$M"
 check "no daemon left" bash -c "$(declare -f alive); ! alive $pid"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "differencing disk whose parent file is missing" "VM state \`8 Critical\`, its \`.img\` absent, log names the child and the missing parent; other VMs work"
+fault "differencing disk whose parent was replaced by another image" "state 8, log: parent identifier mismatch; other VMs work"
+fault "disk that names itself as its parent; two disks that are each other's parent" "state 8, log: parent loop / mismatch; no hang"
+fault "VHDX cut in half; VHD missing its footer" "state 8, log names the file (truncated); other disks of the VM still served"
+fault "empty \`.vhdx\`; a text file named \`.vhd\`" "state 8, log: not a VHD/VHDX image"
+fault "any command on a VM in state 8" "write fails \`ENODEV\`, status \`32777 System is not available\`, nothing created"
+fault "replica file deleted while mounted" "reads return the right bytes or fail \`EIO\`/\`ENOENT\`, never wrong bytes; failover: \`32779 File not found\`"
+fault "replica file truncated while mounted" "reads of the lost part fail with \`EIO\`, never wrong bytes; the daemon stays up"
+
 finish

@@ -59,4 +59,8 @@ check "foreground daemon serves" cmp -s "$T/mnt/vms/vm1/d.img" "$T/d.raw"
 fusermount3 -u "$T/mnt"
 rc=0; wait "$fgpid" || rc=$?
 check_eq "foreground daemon exits 0 after unmount" 0 "$rc"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "REPLICA_DIR missing or not a folder; MOUNTPOINT missing, a file, or not empty" "one line naming the path and the reason, exit status 1, nothing mounted"
+
 finish

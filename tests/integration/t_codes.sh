@@ -290,4 +290,17 @@ check_eq "refused commands left vm.state as it was" "$garbage" "$(sha "$S/vm1/vm
 
 rfs_umount "$M"
 umount "$S"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "\`failover\` with the state folder full" "write fails \`ENOSPC\`, status \`32768 Failed\`, state stays 3, no overlay left; works once space is freed"
+fault "writes into a full overlay (state folder full)" "\`dd\`: No space left on device; earlier data intact; writing continues once space is freed"
+fault "another user writes \`control\` (\`-o allow_other\`)" "open fails \`EACCES\`, status \`32769 Access Denied\`; listing and reading state/status still work"
+fault "unknown command (\`reboot\`, \`TestReplicaSystem\`, whitespace only)" "write fails \`EOPNOTSUPP\`, status \`32770 Not Supported\`, nothing changes"
+fault "saved state \`vm.state\` corrupted between mounts" "state 8, every command fails \`EIO\` with \`32771 Status is unknown\`; the file is left as found"
+fault "known command with arguments (\`revert now\`)" "write fails \`EINVAL\`, status \`32773 Invalid parameter\`"
+fault "\`revert\` while an \`.img\` is open" "write fails \`EBUSY\`, status \`32774 System is in use\`, overlay intact; works after closing"
+fault "command from the wrong state (second failover, revert after commit)" "write fails \`EPERM\`, status \`32775 Invalid state for this operation\`"
+fault "NUL byte, invalid UTF-8, or more than 4 KiB in one write" "write fails \`EINVAL\`, status \`32776 Incorrect data type\`"
+fault "replica disk deleted, then \`failover\`" "write fails \`ENOENT\`, status \`32779 File not found\`, state stays 3"
+
 finish

@@ -304,4 +304,11 @@ check "daemon still up at the end" daemon_up
 
 rfs_umount "$M"
 check_eq "replica files never changed" "$replica_before" "$(replica_sums "$R")"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "4 KiB of random bytes written to \`control\`" "a documented errno and matching status; state unchanged; daemon up"
+fault "1 MiB and 8 MiB writes to \`control\`" "write fails \`EINVAL\` (32776), overlay data intact"
+fault "50 processes writing valid and invalid commands at once" "each write succeeds or gets its documented errno; final state consistent with the successes; status never a torn line"
+fault "reading \`control\`, writing \`status\`/\`state\`, \`rm control\`" "refused (\`EACCES\`/\`EPERM\`); daemon up"
+
 finish

@@ -163,4 +163,10 @@ rfs_umount "$M"
 
 check_eq "replica files never changed" "$replica_before" "$(replica_sums "$R")"
 echo "summary: $CRASHES crashes survived, $WRITES acknowledged writes verified in $ROUNDS writer rounds (seed $SEED)"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "\`kill -9\` of the daemon during parallel fsync'd writes" "after remount every acknowledged write reads back exactly; state and status as before"
+fault "\`kill -9\` during \`revert\`" "after remount the VM is wholly state 3 (disk = replica, no overlay) or wholly state 5 (overlay data intact)"
+fault "\`kill -9\` during \`failover\`" "after remount state 3 with no overlay (not even a half-made one) or state 5 with an empty overlay"
+
 finish

@@ -101,4 +101,10 @@ check_eq "committed data still there" "$(sha "$T/chunk")" "$(dd if="$IMG" bs=1M 
 rfs_umount "$M"
 
 check_eq "replica files never changed" "$replica_before" "$(replica_sums "$R")"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "\`revert\` while a loop device holds the disk" "\`echo\`: Device or resource busy; status \`32774\`; after \`losetup -d\` revert succeeds"
+fault "\`kill -9\` after \`dd ... conv=fsync\`" "the synced data reads back after remount"
+fault "\`truncate\` of a failed-over \`.img\` to another size" "\`EINVAL\`; writing a replica disk before failover: \`EROFS\`"
+
 finish
