@@ -394,6 +394,7 @@ static struct rfs_outcome do_failover(struct rfs_vm *vm)
 		goto out_free;
 	}
 	remove_overlays(vm, dirfd); /* strays of an interrupted command */
+	cow_wait_freed(); /* the space of a revert just before is needed now */
 	for (; made < vm->ndisks; made++) {
 		struct cow_identity id;
 

@@ -22,6 +22,7 @@
 #include "discover.h"
 #include "fs.h"
 #include "log.h"
+#include "overlay.h"
 #include "version.h"
 
 /* How long revert waits for the kernel's asynchronous RELEASE of files that
@@ -303,6 +304,7 @@ int main(int argc, char *argv[])
 
 out_vms:
 	close_vms(vms, store.nvms);
+	cow_wait_freed(); /* exit once reverted overlays have given back their space */
 out_fs:
 	rfs_fs_free(fs);
 out_store:

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Install, build and run every test of replicafs (as root: tests mount).
 #   1. an ASan+UBSan build: unit and integration tests (real FUSE mounts);
-#   2. the unit tests once more under valgrind (release build);
-#   3. the fuzz targets, bounded (RFS_FUZZ_SECONDS, default 30 s each).
+#   2. docs/FAULTS.md must match the faults the tests recorded;
+#   2b. the unit tests once more under valgrind (release build);
+#   3. a ThreadSanitizer build: the tests labelled "tsan" (threaded unit
+#      tests, the concurrency integration test);
+#   4. the fuzz targets, bounded (RFS_FUZZ_SECONDS, default 30 s each).
 # Ends with one summary line: "N passed, N failed".
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +29,9 @@ echo "== ASan/UBSan build: unit + integration tests"
 (cd "$top/build-asan" && ctest --output-on-failure --timeout 1200 ${RFS_CTEST_ARGS:-}) 2>&1 | tee "$log"
 count "$log"
 
+echo "== docs/FAULTS.md is what the integration tests proved"
+if bash "$top/scripts/faults.sh" "$top/build-asan" --check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 echo "== valgrind: unit tests (release build)"
 (cd "$top/build" && ctest --output-on-failure -L unit --timeout 1200 \
 	--overwrite MemoryCheckCommand=/usr/bin/valgrind \
@@ -34,6 +40,14 @@ echo "== valgrind: unit tests (release build)"
 count "$log"
 if grep -qE 'Memory checking results:' "$log" && grep -A20 'Memory checking results:' "$log" | grep -qE '(Definitely Lost|Invalid|Uninitialized|Mismatched).* - [1-9]'; then
 	echo "valgrind reported memory errors"; failed=$((failed + 1))
+fi
+
+echo "== ThreadSanitizer build: tests labelled tsan"
+if bash "$top/scripts/setup.sh" "$top/build-tsan" -DRFS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+	(cd "$top/build-tsan" && ctest --output-on-failure -L tsan --timeout 1200) 2>&1 | tee "$log"
+	count "$log"
+else
+	echo "ThreadSanitizer build failed"; failed=$((failed + 1))
 fi
 
 if [ -x "$top/scripts/fuzz.sh" ]; then

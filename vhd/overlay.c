@@ -565,26 +565,86 @@ void cow_close(struct cow_overlay *ov)
 		overlay_free(ov);
 }
 
+/*
+ * Freeing an overlay's blocks is the file system's work at the last close of
+ * an unlinked file, and it grows with the overlay (seconds for 10 GiB of
+ * scattered clusters, with the page cache to drop). cow_remove() keeps a
+ * descriptor across the unlink and closes it on a detached thread, so the
+ * revert that removes the name costs the same for any size; cow_wait_freed()
+ * waits until every such close is done.
+ */
+static pthread_mutex_t freeing_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t freeing_done = PTHREAD_COND_INITIALIZER;
+static unsigned freeing; /* closes under way, under freeing_lock */
+
+static void *close_in_background(void *arg)
+{
+	close((int)(intptr_t)arg);
+	pthread_mutex_lock(&freeing_lock);
+	if (--freeing == 0)
+		pthread_cond_broadcast(&freeing_done);
+	pthread_mutex_unlock(&freeing_lock);
+	return NULL;
+}
+
+static void close_later(int fd)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	int err;
+
+	pthread_mutex_lock(&freeing_lock);
+	freeing++;
+	pthread_mutex_unlock(&freeing_lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&thread, &attr, close_in_background, (void *)(intptr_t)fd);
+	pthread_attr_destroy(&attr);
+	if (err)
+		close_in_background((void *)(intptr_t)fd); /* no thread: pay it now */
+}
+
+void cow_wait_freed(void)
+{
+	pthread_mutex_lock(&freeing_lock);
+	while (freeing)
+		pthread_cond_wait(&freeing_done, &freeing_lock);
+	pthread_mutex_unlock(&freeing_lock);
+}
+
 int cow_remove(int dirfd, const char *name)
 {
 	char path[NAME_MAX + 1], tmp[NAME_MAX + 1];
 	bool removed = false;
-	int err;
+	int err, fd;
 
 	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
 	if (!err)
 		err = overlay_path(tmp, sizeof(tmp), name, COW_TMP_SUFFIX);
 	if (err)
 		return err;
-	if (!unlinkat(dirfd, path, 0))
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (!unlinkat(dirfd, path, 0)) {
 		removed = true;
-	else if (errno != ENOENT)
-		return -errno;
-	if (!unlinkat(dirfd, tmp, 0))
+	} else if (errno != ENOENT) {
+		err = -errno;
+		goto out_close;
+	}
+	if (!unlinkat(dirfd, tmp, 0)) {
 		removed = true;
-	else if (errno != ENOENT)
-		return -errno;
-	return removed ? sync_dir(dirfd) : 0;
+	} else if (errno != ENOENT) {
+		err = -errno;
+		goto out_close;
+	}
+	err = removed ? sync_dir(dirfd) : 0;
+out_close:
+	if (fd >= 0) {
+		if (removed)
+			close_later(fd);
+		else
+			close(fd);
+	}
+	return err;
 }
 
 bool cow_exists(int dirfd, const char *name)

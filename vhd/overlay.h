@@ -28,7 +28,8 @@
  *   write:   pwrite data into the file; the header is never rewritten.
  *   sync:    fdatasync the file: the data and the filesystem's allocation
  *            of it are durable together (journaled by the filesystem).
- *   remove:  unlink, fsync the folder.
+ *   remove:  unlink, fsync the folder; the blocks are freed by a close on
+ *            another thread (cow_wait_freed() waits for it).
  * A crash therefore shows each cluster either as before the write or as
  * after it; data made durable by cow_sync() is never lost.
  *
@@ -78,8 +79,13 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 /* Close the overlay (no implicit sync: durability is cow_sync()'s). */
 void cow_close(struct cow_overlay *ov);
 
-/* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent. */
+/* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
+ * The name is gone, durably, on return; its blocks are given back by a
+ * background close, so the cost does not grow with the overlay. */
 int cow_remove(int dirfd, const char *name);
+
+/* Wait until the space of every overlay removed so far is given back. */
+void cow_wait_freed(void);
 
 /* Does "<name>.overlay" exist in @dirfd? */
 bool cow_exists(int dirfd, const char *name);

@@ -1274,6 +1274,8 @@ static void test_enospc(void **state)
 	cow_close(fx->ov);
 	fx->ov = NULL;
 	assert_int_equal(cow_remove(fx->dirfd, "disk"), 0);
+	assert_false(cow_exists(fx->dirfd, "disk")); /* the name goes at once */
+	cow_wait_freed();                            /* the space by a background close */
 	assert_int_equal(fstatvfs(fx->dirfd, &sv), 0);
 	assert_true(sv.f_bfree * sv.f_bsize >= MiB - 2 * c);
 	assert_int_equal(cow_create(fx->dirfd, "other", &other, &ov2), 0);
