@@ -42,7 +42,8 @@ struct rfs_vm {
 	pthread_mutex_t cmd_lock;    /* serialises commands */
 	pthread_mutex_t open_lock;   /* guards the fields below it and nopen */
 	pthread_cond_t closed;       /* signalled when a disk's nopen drops */
-	struct rfs_saved saved;      /* state and last status as stored */
+	struct rfs_saved saved;      /* state and last status, as shown */
+	struct rfs_saved on_disk;    /* cmd_lock; what vm.state holds (has_status false: unknown) */
 	bool saved_unknown;          /* vm.state unreadable: commands get 32771 */
 	bool broken;                 /* a disk cannot be served */
 	bool mismatch;               /* an overlay belongs to another replica */
@@ -142,6 +143,8 @@ static void load_state(struct rfs_vm *vm)
 		return;
 	}
 	r = rfs_saved_load(dirfd, &vm->saved);
+	if (r == 0)
+		vm->on_disk = vm->saved;
 	if (r == -ENOENT) {
 		vm->saved.state = RFS_STATE_REPLICATING;
 		vm->saved.has_status = false;
@@ -306,17 +309,42 @@ static void record_status(struct rfs_vm *vm, enum rfs_result code)
 	pthread_mutex_unlock(&vm->open_lock);
 	if (vm->saved_unknown)
 		return;
+	if (vm->on_disk.has_status && vm->on_disk.status == (int)code && vm->on_disk.state == s.state)
+		return; /* the command stored exactly this already */
 	dirfd = vm_state_dir(vm, true);
 	r = dirfd < 0 ? dirfd : rfs_saved_store(dirfd, &s);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (r < 0)
 		rfs_log(LOG_WARNING, "%s: status %d not saved: %s", vm->name, code, strerror(-r));
+	else
+		vm->on_disk = s;
+}
+
+/* The status, in memory only, of an attempt that could not take cmd_lock. */
+static void record_status_unlocked(struct rfs_vm *vm, enum rfs_result code)
+{
+	pthread_mutex_lock(&vm->open_lock);
+	vm->saved.has_status = true;
+	vm->saved.status = code;
+	pthread_mutex_unlock(&vm->open_lock);
+}
+
+static int lock_commands(struct rfs_vm *vm)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CMD_LOCK_TIMEOUT_S;
+	return pthread_mutex_timedlock(&vm->cmd_lock, &deadline);
 }
 
 void rfs_vm_record(struct rfs_vm *vm, enum rfs_result code)
 {
-	pthread_mutex_lock(&vm->cmd_lock);
+	if (lock_commands(vm) != 0) {
+		record_status_unlocked(vm, code);
+		return;
+	}
 	record_status(vm, code);
 	pthread_mutex_unlock(&vm->cmd_lock);
 }
@@ -336,12 +364,15 @@ static struct rfs_outcome outcome_of_errno(int neg_errno)
 	return o;
 }
 
-/* Store @s as the saved state, keeping the last status. */
+/* Store @state with @status as vm.state (durably). Caller holds cmd_lock. */
 static int store_state(struct rfs_vm *vm, int dirfd, enum rfs_state state, enum rfs_result status)
 {
 	struct rfs_saved s = { .state = state, .has_status = true, .status = status };
+	int r = rfs_saved_store(dirfd, &s);
 
-	return rfs_saved_store(dirfd, &s);
+	if (r == 0)
+		vm->on_disk = s;
+	return r;
 }
 
 static void publish_state(struct rfs_vm *vm, enum rfs_state state, bool has_overlay)
@@ -541,12 +572,12 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
 	struct rfs_outcome o;
-	struct timespec deadline;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += CMD_LOCK_TIMEOUT_S;
-	if (pthread_mutex_timedlock(&vm->cmd_lock, &deadline) != 0)
-		return outcome_of(RFS_TIMEOUT); /* not recorded: another command holds the VM */
+	if (lock_commands(vm) != 0) {
+		/* Another command holds the VM: shown, not stored (that is its job). */
+		record_status_unlocked(vm, RFS_TIMEOUT);
+		return outcome_of(RFS_TIMEOUT);
+	}
 	o = run_command(vm, buf, len, authorised);
 	if (o.code != RFS_OK && o.code != RFS_JOB_STARTED)
 		rfs_log(LOG_WARNING, "%s: command refused: %d %s", vm->name, o.code,

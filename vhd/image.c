@@ -483,27 +483,37 @@ static void free_set(const struct vhd_image *img, struct handle_set *set)
 }
 
 /*
- * Open one libvhdi view of the chain: every file opened read-only, each
- * child bound to its parent. img->layers[].probe must already be filled.
+ * Open one libvhdi view of the chain: every file opened read-only (or taken
+ * over from @opened, which is then emptied), each child bound to its parent. img->layers[].probe must already be filled.
  * Returns 0 or -errno with the reason, naming the file, in @msg.
  */
-static int open_set(struct vhd_image *img, struct handle_set **out, char *msg, size_t len)
+static int open_set(struct vhd_image *img, libvhdi_file_t **opened, struct handle_set **out,
+		    char *msg, size_t len)
 {
 	struct handle_set *set = calloc(1, sizeof(*set));
-	char why[MSG_LEN];
+	char why[MSG_LEN / 2]; /* room for the file name in front of it */
 	int ret = -ENOMEM;
 
-	if (!set)
+	if (set) {
+		set->files = calloc(img->n, sizeof(*set->files));
+		set->bitmaps = calloc(img->n, sizeof(*set->bitmaps));
+	}
+	if (!set || !set->files || !set->bitmaps) {
+		for (size_t i = 0; opened && i < img->n; i++)
+			vhdi_close(&opened[i]);
+		if (set)
+			goto out_free_set;
 		goto out_nomem;
-	set->files = calloc(img->n, sizeof(*set->files));
-	set->bitmaps = calloc(img->n, sizeof(*set->bitmaps));
-	if (!set->files || !set->bitmaps)
-		goto out_free_set;
+	}
+	for (size_t i = 0; opened && i < img->n; i++) {
+		set->files[i] = opened[i]; /* adopted: freed with the set */
+		opened[i] = NULL;
+	}
 	for (size_t i = img->n; i-- > 0;) {
 		struct layer *l = &img->layers[i];
 		libvhdi_error_t *error = NULL;
 
-		ret = vhdi_open(l->fd_path, &set->files[i], why, sizeof(why));
+		ret = set->files[i] ? 0 : vhdi_open(l->fd_path, &set->files[i], why, sizeof(why));
 		if (ret) {
 			snprintf(msg, len, "%s: %s", l->name, why);
 			goto out_free_set;
@@ -551,7 +561,7 @@ static int borrow_set(struct vhd_image *img, struct handle_set **out)
 	img->nsets++;
 	pthread_mutex_unlock(&img->lock);
 
-	ret = open_set(img, out, msg, sizeof(msg));
+	ret = open_set(img, NULL, out, msg, sizeof(msg));
 	if (ret) {
 		rfs_log(LOG_ERR, "%s: cannot open another handle: %s", img->layers[0].path, msg);
 		pthread_mutex_lock(&img->lock);
@@ -572,21 +582,20 @@ static void return_set(struct vhd_image *img, struct handle_set *set)
 }
 
 /*
- * Open the files (O_RDONLY), describe each one through the first handle set
- * and check the chain links. Returns 0 or -errno with @err naming the file.
+ * Open each file with libvhdi into @opened[i] (the caller keeps or closes
+ * them), describe it, and check the chain links. Returns 0 or -errno with
+ * @err naming the file.
  */
-static int check_chain(struct vhd_image *img, char *err, size_t errlen)
+static int check_chain(struct vhd_image *img, libvhdi_file_t **opened, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < img->n; i++) {
 		struct layer *l = &img->layers[i];
-		libvhdi_file_t *file = NULL;
 		char why[MSG_LEN];
 		int ret;
 
-		ret = vhdi_open(l->fd_path, &file, why, sizeof(why));
+		ret = vhdi_open(l->fd_path, &opened[i], why, sizeof(why));
 		if (!ret)
-			ret = describe(file, &l->probe, why, sizeof(why));
-		vhdi_close(&file);
+			ret = describe(opened[i], &l->probe, why, sizeof(why));
 		if (!ret)
 			ret = check_file(l->fd, l->name, &l->probe, &l->fix, why, sizeof(why));
 		l->raw_data = l->probe.format == VHD_FORMAT_VHD && l->probe.type == VHD_TYPE_FIXED;
@@ -713,6 +722,7 @@ static int read_ends(struct vhd_image *img, char *err, size_t errlen)
 int vhd_image_open(const char *const *paths, size_t n, unsigned max_handles,
 		   struct vhd_image **out, char *err, size_t errlen)
 {
+	libvhdi_file_t **opened;
 	struct vhd_image *img;
 	int ret;
 
@@ -754,11 +764,19 @@ int vhd_image_open(const char *const *paths, size_t n, unsigned max_handles,
 		}
 		posix_fadvise(l->fd_random, 0, 0, POSIX_FADV_RANDOM);
 	}
-	ret = check_chain(img, err, errlen);
-	if (ret)
+	/* The handles that describe the files become the first handle set. */
+	opened = calloc(n, sizeof(*opened));
+	if (!opened)
+		goto out_nomem_img;
+	ret = check_chain(img, opened, err, errlen);
+	if (ret) {
+		for (size_t i = 0; i < n; i++)
+			vhdi_close(&opened[i]);
+		free(opened);
 		goto out_close_image;
-
-	ret = open_set(img, &img->free_sets, err, errlen);
+	}
+	ret = open_set(img, opened, &img->free_sets, err, errlen);
+	free(opened);
 	if (ret)
 		goto out_close_image;
 	img->nsets = 1;
