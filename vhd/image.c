@@ -33,6 +33,7 @@
 
 #include "image.h"
 #include "log.h"
+#include "util.h"
 #include "vhdfix.h"
 
 #define MSG_LEN 512
@@ -368,22 +369,13 @@ static int read_file(struct vhd_image *img, struct handle_set *set, size_t i, ui
 		     size_t len, uint64_t pos)
 {
 	const struct layer *l = &img->layers[i];
-	int fd = set->small ? l->fd_random : l->fd;
+	int ret = rfs_pread_full(set->small ? l->fd_random : l->fd, buf, len, pos);
 
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)pos);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(set->msg, sizeof(set->msg), "%s: read at file offset %llu: %s",
-				 l->name, (unsigned long long)pos,
-				 n < 0 ? strerror(errno) : "unexpected end of file (truncated?)");
-			return -EIO;
-		}
-		buf += n;
-		len -= (size_t)n;
-		pos += (uint64_t)n;
+	if (ret) {
+		snprintf(set->msg, sizeof(set->msg), "%s: read at file offset %llu: %s", l->name,
+			 (unsigned long long)pos,
+			 ret == -EIO ? "unexpected end of file (truncated?)" : strerror(-ret));
+		return -EIO;
 	}
 	return 0;
 }

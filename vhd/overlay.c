@@ -58,6 +58,7 @@
 
 #include "log.h"
 #include "overlay.h"
+#include "util.h"
 
 #define COW_MAGIC "RFSCOW01"
 #define COW_VERSION 1
@@ -85,32 +86,6 @@ struct cow_overlay {
 	pthread_rwlock_t rmw_lock; /* see "Locking" above */
 	uint8_t *rmw_buf;          /* one cluster; used only with rmw_lock held exclusive */
 };
-
-/* ---- CRC32C, reflected polynomial 0x82F63B78, table built once ---- */
-
-static uint32_t crc32c_table[256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
-
-static void crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc32c_table[i] = c;
-	}
-}
-
-static uint32_t crc32c(const uint8_t *p, size_t len)
-{
-	uint32_t crc = ~0u;
-
-	pthread_once(&crc32c_once, crc32c_init);
-	while (len--)
-		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
 
 /* ---- little-endian fields ---- */
 
@@ -162,27 +137,6 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 			return -EIO; /* no progress and no reason given */
 		/* A short write (out of space mid-way) goes round again and
 		 * then gets its reason, usually ENOSPC. */
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO; /* the file is shorter than its header says */
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
@@ -244,7 +198,7 @@ static void header_encode(uint8_t *hdr, uint32_t cluster, const struct cow_ident
 	memcpy(hdr + COW_HDR_IDENTIFIER, id->identifier, 16);
 	put_le64(hdr + COW_HDR_VSIZE, id->virtual_size);
 	memcpy(hdr + COW_HDR_DISK, id->disk, strlen(id->disk)); /* NUL-padded by memset */
-	put_le32(hdr + COW_HDR_CRC, crc32c(hdr, COW_HDR_CRC));
+	put_le32(hdr + COW_HDR_CRC, rfs_crc32c(hdr, COW_HDR_CRC));
 }
 
 /* Decode a header; NULL if valid, else what is wrong with it. */
@@ -254,7 +208,7 @@ static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct c
 
 	if (memcmp(hdr + COW_HDR_MAGIC, COW_MAGIC, 8))
 		return "bad magic";
-	if (get_le32(hdr + COW_HDR_CRC) != crc32c(hdr, COW_HDR_CRC))
+	if (get_le32(hdr + COW_HDR_CRC) != rfs_crc32c(hdr, COW_HDR_CRC))
 		return "bad CRC";
 	if (get_le32(hdr + COW_HDR_VERSION) != COW_VERSION)
 		return "unknown version";
@@ -525,7 +479,7 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 		why = "shorter than its header";
 		goto out_corrupt;
 	}
-	err = pread_all(fd, hdr, sizeof(hdr), 0);
+	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
 	if (err)
 		goto out_close;
 	err = -EUCLEAN;
@@ -730,7 +684,7 @@ static int read_merged(struct cow_overlay *ov, const struct cow_source *src, uin
 		if (err)
 			return err;
 		if (in_overlay)
-			err = pread_all(ov->fd, buf + (pos - off), run, cow_file_offset(ov, pos));
+			err = rfs_pread_full(ov->fd, buf + (pos - off), run, cow_file_offset(ov, pos));
 		else
 			err = src->read(src->ctx, buf + (pos - off), run, pos);
 		if (err)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vhdfix.h"
 
 #define VHD_FOOTER_SIZE 512u
@@ -55,28 +56,6 @@ static uint64_t le64(const uint8_t *p)
 	return (uint64_t)le32(p + 4) << 32 | le32(p);
 }
 
-/* pread exactly @len bytes; a short read (EOF) is -EIO */
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int read_bat(struct vhdfix_map *map, uint64_t table_offset, const char *name, char *err,
 		    size_t errlen)
 {
@@ -90,7 +69,7 @@ static int read_bat(struct vhdfix_map *map, uint64_t table_offset, const char *n
 		snprintf(err, errlen, "%s: out of memory for the block allocation table", name);
 		return -ENOMEM;
 	}
-	ret = pread_full(map->fd, raw, bytes, table_offset);
+	ret = rfs_pread_full(map->fd, raw, bytes, table_offset);
 	if (ret) {
 		free(raw);
 		snprintf(err, errlen, "%s: cannot read the block allocation table: %s", name,
@@ -144,7 +123,7 @@ int vhdfix_map_open(int fd, const char *name, struct vhdfix_map **out, char *err
 		return ret;
 	}
 	if ((uint64_t)st.st_size < VHD_FOOTER_SIZE + VHD_DYNHDR_SIZE ||
-	    pread_full(fd, footer, sizeof(footer), (uint64_t)st.st_size - VHD_FOOTER_SIZE) ||
+	    rfs_pread_full(fd, footer, sizeof(footer), (uint64_t)st.st_size - VHD_FOOTER_SIZE) ||
 	    memcmp(footer, "conectix", 8) != 0) {
 		snprintf(err, errlen, "%s: no VHD footer at the end of the file (truncated?)", name);
 		return -EIO;
@@ -157,7 +136,7 @@ int vhdfix_map_open(int fd, const char *name, struct vhdfix_map **out, char *err
 		return -EINVAL;
 	}
 	if (dyn_off > (uint64_t)st.st_size - VHD_DYNHDR_SIZE ||
-	    pread_full(fd, dyn, sizeof(dyn), dyn_off) || memcmp(dyn, "cxsparse", 8) != 0) {
+	    rfs_pread_full(fd, dyn, sizeof(dyn), dyn_off) || memcmp(dyn, "cxsparse", 8) != 0) {
 		snprintf(err, errlen, "%s: dynamic disk header missing or unreadable", name);
 		return -EIO;
 	}
@@ -234,7 +213,7 @@ int vhdfix_read_bitmap(const struct vhdfix_map *map, uint32_t block, uint8_t *bi
 	}
 	*allocated = true;
 	/* bounds were checked at open; a file shrunk since then reads short */
-	return pread_full(map->fd, bitmap, map->bitmap_size,
+	return rfs_pread_full(map->fd, bitmap, map->bitmap_size,
 			  (uint64_t)map->bat[block] * VHDFIX_SECTOR) ? -EIO : 0;
 }
 
@@ -270,19 +249,6 @@ uint32_t vhdfix_run(const uint8_t *bitmap, uint32_t first, uint32_t max, bool *p
 	return n;
 }
 
-/* CRC-32C (Castagnoli, reflected 0x82f63b78), as MS-VHDX checksums use */
-static uint32_t crc32c(const uint8_t *p, size_t len)
-{
-	uint32_t crc = 0xffffffffu;
-
-	while (len--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
-	}
-	return ~crc;
-}
-
 /* true when the 4 KiB header in @h has the "head" signature and a good CRC */
 static bool vhdx_header_valid(uint8_t *h)
 {
@@ -292,7 +258,7 @@ static bool vhdx_header_valid(uint8_t *h)
 	if (memcmp(h, "head", 4) != 0)
 		return false;
 	memset(h + 4, 0, 4);
-	crc = crc32c(h, VHDX_HEADER_SIZE);
+	crc = rfs_crc32c(h, VHDX_HEADER_SIZE);
 	h[4] = stored & 0xff;
 	h[5] = (stored >> 8) & 0xff;
 	h[6] = (stored >> 16) & 0xff;
@@ -316,7 +282,7 @@ int vhdfix_vhdx_check_log(int fd, char *err, size_t errlen)
 	for (int i = 0; i < 2; i++) {
 		uint8_t *h = hdr + i * VHDX_HEADER_SIZE;
 
-		if (pread_full(fd, h, VHDX_HEADER_SIZE, (uint64_t)(i + 1) * 65536) ||
+		if (rfs_pread_full(fd, h, VHDX_HEADER_SIZE, (uint64_t)(i + 1) * 65536) ||
 		    !vhdx_header_valid(h))
 			continue;
 		if (!cur || le64(h + 8) > best_seq) {
