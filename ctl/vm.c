@@ -488,11 +488,17 @@ static bool wait_unused(struct rfs_vm *vm)
 static struct rfs_outcome do_revert(struct rfs_vm *vm)
 {
 	struct rfs_outcome o = outcome_of(RFS_OK);
+	struct cow_overlay **detached;
 	int dirfd, r;
 
+	detached = calloc(vm->ndisks ? vm->ndisks : 1, sizeof(*detached));
+	if (!detached)
+		return outcome_of(RFS_OUT_OF_MEMORY);
 	dirfd = vm_state_dir(vm, true);
-	if (dirfd < 0)
+	if (dirfd < 0) {
+		free(detached);
 		return outcome_of_errno(dirfd);
+	}
 	pthread_mutex_lock(&vm->open_lock);
 	if (!wait_unused(vm)) {
 		o = outcome_of(RFS_IN_USE);
@@ -505,16 +511,22 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm)
 		goto out_unlock;
 	}
 	pthread_rwlock_wrlock(&vm->io_lock);
-	detach_overlays(vm);
+	for (unsigned d = 0; d < vm->ndisks; d++) {
+		detached[d] = vm->disks[d].overlay;
+		vm->disks[d].overlay = NULL;
+	}
 	pthread_rwlock_unlock(&vm->io_lock);
 	vm->saved.state = RFS_STATE_REPLICATING;
 	vm->mismatch = false;
 	vm->has_overlay = false;
 	remove_overlays(vm, dirfd); /* a failure here leaves strays, removed at the next mount */
+	for (unsigned d = 0; d < vm->ndisks; d++)
+		cow_close_removed(detached[d]); /* the costly last close runs in the background */
 	notify_changed(vm, true);
 out_unlock:
 	pthread_mutex_unlock(&vm->open_lock);
 	close(dirfd);
+	free(detached);
 	return o;
 }
 

@@ -519,6 +519,18 @@ void cow_close(struct cow_overlay *ov)
 		overlay_free(ov);
 }
 
+static void close_later(int fd);
+
+void cow_close_removed(struct cow_overlay *ov)
+{
+	if (!ov)
+		return;
+	if (ov->fd >= 0)
+		close_later(ov->fd);
+	ov->fd = -1;
+	overlay_free(ov);
+}
+
 /*
  * Freeing an overlay's blocks is the file system's work at the last close of
  * an unlinked file, and it grows with the overlay (seconds for 10 GiB of

@@ -79,6 +79,11 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 /* Close the overlay (no implicit sync: durability is cow_sync()'s). */
 void cow_close(struct cow_overlay *ov);
 
+/* Close an overlay whose file cow_remove() has just deleted. Its last
+ * close (the file system drops the block reservations and frees the blocks
+ * then, in time growing with the overlay) runs in the background. */
+void cow_close_removed(struct cow_overlay *ov);
+
 /* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
  * The name is gone, durably, on return; its blocks are given back by a
  * background close, so the cost does not grow with the overlay. */
