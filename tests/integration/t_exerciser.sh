@@ -60,6 +60,6 @@ check_eq "replica files never changed" "$replica_before" "$(replica_sums "$R")"
 echo "summary: $VERIFIED exerciser ops verified in 3 runs"
 
 # What this test proved, for docs/FAULTS.md (recorded only if every check passed).
-fault "random reads/writes of 1 byte to 4 MiB across cluster and disk ends, with fsyncs, reverts and remounts" "every read equals the in-memory model of the disk; replica unchanged"
+fault "random reads/writes of 1 byte to 4 MiB across cluster and disk ends, with fsyncs, reverts and remounts" "every read equals the in-memory model of the disk; a write crossing the end is short, one past it fails; replica unchanged"
 
 finish

@@ -53,7 +53,6 @@ static uint8_t *model, *source, *buf, *rbuf;
 static int fd = -1;
 static int fd_flags;
 static bool direct_ok = true, mmap_ok = true;
-static unsigned direct_eio; /* O_DIRECT writes across the end that got EIO */
 static char oplog[LOGN][160];
 
 enum { OP_READ, OP_WRITE, OP_MAPREAD, OP_MAPWRITE, OP_FSYNC, OP_FDATASYNC, OP_REOPEN, OP_WRITE_END,
@@ -372,17 +371,7 @@ static void op_write_end(void)
 	fill(buf, len);
 	errno = 0;
 	r = pwrite(fd, buf, len, off);
-	if (before > 0 && r < 0 && errno == EIO && (fd_flags & O_DIRECT)) {
-		/* Linux's FUSE turns a short asynchronous direct write
-		 * (FUSE_CAP_ASYNC_DIO) into EIO (fuse_get_res_by_io) although
-		 * the daemon wrote the part before the end: accept that, but
-		 * the part must read as all old or all new data. */
-		pread_full(off, before, rbuf, "read-back after O_DIRECT write across the end");
-		if (memcmp(rbuf, buf, before) == 0)
-			memcpy(model + off, buf, before);
-		compare(rbuf, off, before, "read-back after O_DIRECT write across the end (neither old nor new)");
-		direct_eio++;
-	} else if (before > 0) {
+	if (before > 0) {
 		if (r != (ssize_t)before)
 			die("pwrite(%" PRIu64 ", %" PRIu64 ") across the end returned %zd (%s), expected %" PRIu64,
 			    off, len, r, strerror(errno), before);
@@ -622,8 +611,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < OP_N; i++)
 		printf(" %s=%" PRIu64, op_names[i], op_count[i]);
 	printf("\n");
-	if (direct_eio)
-		printf("exerciser: note: %u O_DIRECT writes across the end failed with EIO (kernel FUSE async DIO)\n", direct_eio);
 	printf("exerciser: %" PRIu64 " ops verified, seed %" PRIu64 "\n", nops, seed);
 	return 0;
 }
