@@ -8,7 +8,7 @@ build=${1:-$top/build}
 shift || true
 
 PKGS=(build-essential cmake pkg-config libfuse3-dev fuse3 libvhdi-dev libvhdi-utils
-      libcmocka-dev qemu-utils ntfs-3g e2fsprogs dosfstools fio xz-utils util-linux mount
+      libcmocka-dev qemu-utils ntfs-3g e2fsprogs dosfstools fdisk fio xz-utils util-linux mount less
       libglib2.0-bin shared-mime-info valgrind clang libclang-rt-14-dev python3 procps psmisc)
 missing=()
 for p in "${PKGS[@]}"; do
