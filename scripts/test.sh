@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install, build and run every test of replicafs (as root: tests mount).
+#   0. cppcheck on the product code;
 #   1. an ASan+UBSan build: unit and integration tests (real FUSE mounts);
 #   2. docs/FAULTS.md must match the faults the tests recorded;
 #   2b. the unit tests once more under valgrind (release build);
@@ -25,6 +26,14 @@ bash "$top/scripts/setup.sh" "$top/build-asan" -DRFS_SANITIZE=ON -DCMAKE_BUILD_T
 bash "$top/scripts/setup.sh" "$top/build" || { echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)
+echo "== cppcheck: the product code"
+if cppcheck --error-exitcode=1 --enable=warning,portability,performance --inline-suppr --std=c11 \
+	-D_GNU_SOURCE -q -I "$top/vhd" -I "$top/ctl" "$top/vhd" "$top/ctl" "$top/fs"; then
+	passed=$((passed + 1))
+else
+	echo "cppcheck reported problems"; failed=$((failed + 1))
+fi
+
 echo "== ASan/UBSan build: unit + integration tests"
 (cd "$top/build-asan" && ctest --output-on-failure --timeout 1200 ${RFS_CTEST_ARGS:-}) 2>&1 | tee "$log"
 count "$log"
