@@ -102,9 +102,35 @@ rfs_umount "$M"
 
 check_eq "replica files never changed" "$replica_before" "$(replica_sums "$R")"
 
+# --- SPEC §7: an overlay is never applied to a different replica ----------
+# vm2 fails over and is written; while unmounted its replica disk is
+# replaced by another image of the same name (a new identity). The next
+# mount must not apply the overlay: state 8; revert discards it and the new
+# replica is served.
+rfs_mount "$R" "$M"
+ctl vm2 failover "$M"
+head -c 4096 /dev/zero | dd of="$M/vms/vm2/data.img" bs=4k count=1 conv=notrunc,fsync status=none
+rfs_umount "$M"
+head -c 8M /dev/urandom >"$T/vm2-new.raw"
+qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vm2-new.raw" "$R/vm2/data.vhd"
+rfs_mount "$R" "$M"
+check_eq "replica replaced under an overlay: state 8" "8 Critical" "$(cat "$M/ctl/vm2/state")"
+check "the log says why" grep -q "vm2/data: overlay cannot be used: the replica disk changed identity or size" "$T/replicafs.log"
+err=$(dd if=/dev/zero of="$M/vms/vm2/data.img" bs=4k count=1 conv=notrunc 2>&1 || true)
+check "its disk is not writable ($err)" grep -q "Read-only file system" <<<"$err"
+check_eq "its disk reads as the new replica, not through the old overlay" "$(sha "$T/vm2-new.raw")" "$(sha "$M/vms/vm2/data.img")"
+rc=0; ctl vm2 failover "$M" 2>/dev/null || rc=$?
+check "failover refused in state 8" test "$rc" -ne 0
+check "revert of the stale overlay is allowed" ctl vm2 revert "$M"
+check_eq "state 3 after that revert" "3 Replicating" "$(cat "$M/ctl/vm2/state")"
+check "no overlay left" bash -c "! ls '$R/.replicafs/vm2/' | grep -q overlay"
+check_eq "the new replica reads exactly" "$(sha "$T/vm2-new.raw")" "$(sha "$M/vms/vm2/data.img")"
+rfs_umount "$M"
+
 # What this test proved, for docs/FAULTS.md (recorded only if every check passed).
 fault "\`revert\` while a loop device holds the disk" "\`echo\`: Device or resource busy; status \`32774\`; after \`losetup -d\` revert succeeds"
 fault "\`kill -9\` after \`dd ... conv=fsync\`" "the synced data reads back after remount"
+fault "replica disk replaced by another image while failed over (between mounts)" "state \`8 Critical\`, the old overlay is not applied, the disk reads as the new replica read-only; \`revert\` discards the overlay, state 3"
 fault "\`truncate\` of a failed-over \`.img\` to another size" "\`EINVAL\`; writing a replica disk before failover: \`EROFS\`"
 
 finish
