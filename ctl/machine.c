@@ -24,24 +24,10 @@ const char *rfs_state_name(int state)
 	return NULL;
 }
 
-/* All or nothing, like rfs_result_format(): 0 for an unknown state or a
- * line that does not fit (buf becomes "" when size > 0). */
+/* All or nothing, like rfs_result_format(): 0 for an unknown state. */
 int rfs_state_format(enum rfs_state s, char *buf, int size)
 {
-	const char *name = rfs_state_name((int)s);
-	int n;
-
-	if (!buf || size <= 0)
-		return 0;
-	buf[0] = '\0';
-	if (!name)
-		return 0;
-	n = snprintf(buf, (size_t)size, "%d %s\n", (int)s, name);
-	if (n < 0 || n >= size) {
-		buf[0] = '\0';
-		return 0;
-	}
-	return n;
+	return rfs_format_numbered((int)s, rfs_state_name((int)s), buf, size);
 }
 
 /*

@@ -105,11 +105,8 @@ enum rfs_result rfs_result_from_errno(int neg_errno, int *err_out)
 	return r;
 }
 
-/* All or nothing: a line that does not fit in @size is not written at all
- * (buf becomes "" when size > 0) and 0 is returned. */
-int rfs_result_format(int r, char *buf, int size)
+int rfs_format_numbered(int number, const char *name, char *buf, int size)
 {
-	const char *name = rfs_result_name(r);
 	int n;
 
 	if (!buf || size <= 0)
@@ -117,10 +114,15 @@ int rfs_result_format(int r, char *buf, int size)
 	buf[0] = '\0';
 	if (!name)
 		return 0;
-	n = snprintf(buf, (size_t)size, "%d %s\n", r, name);
+	n = snprintf(buf, (size_t)size, "%d %s\n", number, name);
 	if (n < 0 || n >= size) {
 		buf[0] = '\0';
 		return 0;
 	}
 	return n;
+}
+
+int rfs_result_format(int r, char *buf, int size)
+{
+	return rfs_format_numbered(r, rfs_result_name(r), buf, size);
 }

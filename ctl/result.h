@@ -44,4 +44,9 @@ enum rfs_result rfs_result_from_errno(int neg_errno, int *err_out);
 /* Format "<code> <name>\n" into @buf; returns its length (0 if invalid). */
 int rfs_result_format(int r, char *buf, int size);
 
+/* "<number> <name>\n" into @buf, all or nothing: a NULL @name or a line that
+ * does not fit writes "" (when size > 0) and returns 0; else its length.
+ * Shared by the status and state lines. */
+int rfs_format_numbered(int number, const char *name, char *buf, int size);
+
 #endif
