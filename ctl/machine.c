@@ -5,7 +5,6 @@
  */
 #include "machine.h"
 
-#include <stdio.h>
 
 const char *rfs_state_name(int state)
 {
