@@ -384,7 +384,6 @@ static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	/* Entry k: 0 ".", 1 "..", 2.. the children; d_off of an entry is k + 1. */
 	for (off_t k = off; k < 2 + (off_t)dir->nchildren; k++) {
 		struct stat st = { 0 };
-		double timeout;
 		const char *name;
 		fuse_ino_t child;
 		size_t len;
@@ -399,8 +398,8 @@ static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 			child = dir->first_child + (k - 2);
 			name = node_name(get_node(fs, child), namebuf, sizeof(namebuf));
 		}
-		/* d_type only: readdir's entries are not looked up. */
-		fill_attr(fs, child, &st, &timeout);
+		/* readdir gives d_type only: no attributes are computed here */
+		st.st_mode = get_node(fs, child)->kind == N_DIR ? S_IFDIR : S_IFREG;
 		st.st_ino = child;
 		len = fuse_add_direntry(req, buf + used, size - used, name, &st, k + 1);
 		if (len > size - used)

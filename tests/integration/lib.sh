@@ -269,3 +269,12 @@ fault() {
 	[ -n "$RFS_FAULT_FILE" ] && [ "$NFAIL" -eq 0 ] || return 0
 	printf '%s\t%s\t%s\n' "$(basename "$0" .sh)" "$1" "$2" >>"$RFS_FAULT_FILE"
 }
+
+# random_disk MIB RAW IMAGE QEMU_IMG_OUTPUT_ARGS...: MIB MiB of random data
+# in RAW (the expected content), converted to IMAGE with
+# `qemu-img convert -O ...`, e.g. random_disk 64 "$T/a.raw" "$R/vm/a.vhdx" vhdx
+random_disk() {
+	local mib=$1 raw=$2 image=$3; shift 3
+	head -c "${mib}M" /dev/urandom >"$raw"
+	qemu-img convert -q -f raw -O "$@" "$raw" "$image"
+}

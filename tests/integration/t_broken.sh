@@ -17,10 +17,8 @@ mkdir -p "$R"/{healthy,mixed,missing-parent,trunc-vhdx,trunc-vhd,empty,text,mism
 mkdir -p "$R"/{victim-del,victim-trunc-vhdx,victim-trunc-vhd}
 
 # --- healthy disks --------------------------------------------------------
-head -c 16M /dev/urandom >"$T/h.raw"
-qemu-img convert -q -f raw -O vhdx "$T/h.raw" "$R/healthy/sys.vhdx"
-head -c 8M /dev/urandom >"$T/g.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/g.raw" "$R/mixed/good.vhd"
+random_disk 16 "$T/h.raw" "$R/healthy/sys.vhdx" vhdx
+random_disk 8 "$T/g.raw" "$R/mixed/good.vhd" vpc -o subformat=dynamic,force_size=on
 for v in victim-del victim-trunc-vhdx; do
 	qemu-img convert -q -f raw -O vhdx "$T/h.raw" "$R/$v/d.vhdx"
 done
@@ -41,8 +39,7 @@ printf 'This is not a disk.\nJust some notes.\n' >"$R/text/notes.vhd"
 unpack_fixture ntfs-differential.vhdx "$R/missing-parent"
 # Children whose parent file was replaced by another image of that name.
 unpack_fixture ntfs-differential.vhd "$R/mismatch-vhd"
-head -c 4M /dev/urandom >"$T/p.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=fixed,force_size=on "$T/p.raw" "$R/mismatch-vhd/ntfs-parent.vhd"
+random_disk 4 "$T/p.raw" "$R/mismatch-vhd/ntfs-parent.vhd" vpc -o subformat=fixed,force_size=on
 unpack_fixture ntfs-differential.vhdx "$R/mismatch-vhdx"
 qemu-img convert -q -f raw -O vhdx -o subformat=fixed "$T/p.raw" "$R/mismatch-vhdx/ntfs-parent.vhdx"
 # A differencing disk that names itself as parent: build a child of base.vhd,

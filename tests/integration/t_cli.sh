@@ -11,8 +11,7 @@ check "--help lists FUSE options" grep -q -- "-o clone_fd" <<<"$out"
 out=$("$REPLICAFS" --version); check "--version names the program" grep -q "^replicafs [0-9]" <<<"$out"
 
 mkdir -p "$T/replica/vm1" "$T/mnt" "$T/full"
-head -c 1M /dev/urandom >"$T/r.raw"
-qemu-img convert -q -f raw -O vhdx "$T/r.raw" "$T/replica/vm1/d.vhdx"
+random_disk 1 "$T/r.raw" "$T/replica/vm1/d.vhdx" vhdx
 touch "$T/full/x"
 
 # expect_error DESCRIPTION PATH ARGS...: exit 1, one line on stderr naming PATH.

@@ -12,12 +12,9 @@
 
 R=$T/replica M=$T/mnt S=$T/state
 mkdir -p "$R/vm1" "$R/vm2" "$R/gone" "$R/never" "$R/bad" "$R/orphan" "$S"
-head -c 8M /dev/urandom >"$T/vm1.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vm1.raw" "$R/vm1/sys.vhd"
-head -c 4M /dev/urandom >"$T/vm2.raw"
-qemu-img convert -q -f raw -O vhdx "$T/vm2.raw" "$R/vm2/data.vhdx"
-head -c 1M /dev/urandom >"$T/small.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/small.raw" "$R/gone/disk.vhd"
+random_disk 8 "$T/vm1.raw" "$R/vm1/sys.vhd" vpc -o subformat=dynamic,force_size=on
+random_disk 4 "$T/vm2.raw" "$R/vm2/data.vhdx" vhdx
+random_disk 1 "$T/small.raw" "$R/gone/disk.vhd" vpc -o subformat=dynamic,force_size=on
 cp "$R/gone/disk.vhd" "$T/gone-disk.vhd"
 qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/small.raw" "$R/never/disk.vhd"
 head -c 1M /dev/urandom >"$R/bad/junk.vhdx"                  # not an image: state 8

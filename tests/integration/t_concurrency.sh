@@ -28,15 +28,11 @@ R=$T/replica M=$T/mnt
 mkdir -p "$R/vw1" "$R/vw2" "$R/vc1" "$R/vc2"
 
 # writer VMs: vw1 VHDX dynamic 48 MiB, vw2 VHD dynamic 32 MiB
-head -c 48M /dev/urandom >"$T/vw1.raw"
-qemu-img convert -q -f raw -O vhdx -o subformat=dynamic "$T/vw1.raw" "$R/vw1/sys.vhdx"
-head -c 32M /dev/urandom >"$T/vw2.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vw2.raw" "$R/vw2/data.vhd"
+random_disk 48 "$T/vw1.raw" "$R/vw1/sys.vhdx" vhdx -o subformat=dynamic
+random_disk 32 "$T/vw2.raw" "$R/vw2/data.vhd" vpc -o subformat=dynamic,force_size=on
 # command VMs: vc1 VHDX dynamic 32 MiB, vc2 a VHD differencing chain 32 MiB
-head -c 32M /dev/urandom >"$T/vc1.raw"
-qemu-img convert -q -f raw -O vhdx -o subformat=dynamic "$T/vc1.raw" "$R/vc1/sys.vhdx"
-head -c 32M /dev/urandom >"$T/vc2-base.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vc2-base.raw" "$R/vc2/disk.vhd"
+random_disk 32 "$T/vc1.raw" "$R/vc1/sys.vhdx" vhdx -o subformat=dynamic
+random_disk 32 "$T/vc2-base.raw" "$R/vc2/disk.vhd" vpc -o subformat=dynamic,force_size=on
 python3 "$TOP/tests/mkvhd.py" diff "$R/vc2/disk.vhd" "$R/vc2/disk-1.avhd" --seed 7 \
 	--raw-out "$T/vc2.raw" >/dev/null
 declare -A DISK=([vw1]=sys [vw2]=data [vc1]=sys [vc2]=disk)

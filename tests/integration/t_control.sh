@@ -15,8 +15,7 @@ mkdir -p "$P" "$T/res"
 VMS="vm1 vm2 vm3 vm4"
 for vm in $VMS; do
 	mkdir -p "$R/$vm"
-	head -c 2M /dev/urandom >"$T/$vm.raw"
-	qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/$vm.raw" "$R/$vm/disk.vhd"
+	random_disk 2 "$T/$vm.raw" "$R/$vm/disk.vhd" vpc -o subformat=dynamic,force_size=on
 done
 replica_before=$(replica_sums "$R")
 

@@ -23,10 +23,8 @@ CMD_ROUNDS=${RFS_CRASH_CMD_ROUNDS:-8}
 SEED=${RFS_CRASH_SEED:-$(rfs_seed)}
 R=$T/replica M=$T/mnt S=$T/replica/.replicafs
 mkdir -p "$R/vmw" "$R/vmc"
-head -c 64M /dev/urandom >"$T/vmw.raw"
-qemu-img convert -q -f raw -O vhdx -o subformat=dynamic "$T/vmw.raw" "$R/vmw/sys.vhdx"
-head -c 48M /dev/urandom >"$T/vmc.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vmc.raw" "$R/vmc/data.vhd"
+random_disk 64 "$T/vmw.raw" "$R/vmw/sys.vhdx" vhdx -o subformat=dynamic
+random_disk 48 "$T/vmc.raw" "$R/vmc/data.vhd" vpc -o subformat=dynamic,force_size=on
 replica_before=$(replica_sums "$R")
 IMG=$M/vms/vmw/sys.img CIMG=$M/vms/vmc/data.img
 CRASHES=0 WRITES=0

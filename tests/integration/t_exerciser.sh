@@ -14,10 +14,8 @@ EX=$(rfs_tool rfs_exerciser)
 OPS=${RFS_EXERCISER_OPS:-1500}
 R=$T/replica M=$T/mnt
 mkdir -p "$R/vmx" "$R/vmv"
-head -c 64M /dev/urandom >"$T/vmx.raw"
-qemu-img convert -q -f raw -O vhdx -o subformat=dynamic "$T/vmx.raw" "$R/vmx/sys.vhdx"
-head -c 64M /dev/urandom >"$T/vmv.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vmv.raw" "$R/vmv/data.vhd"
+random_disk 64 "$T/vmx.raw" "$R/vmx/sys.vhdx" vhdx -o subformat=dynamic
+random_disk 64 "$T/vmv.raw" "$R/vmv/data.vhd" vpc -o subformat=dynamic,force_size=on
 replica_before=$(replica_sums "$R")
 H=$(rfs_helper_script)
 

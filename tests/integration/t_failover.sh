@@ -9,10 +9,8 @@
 
 R=$T/replica M=$T/mnt
 mkdir -p "$R/vm1" "$R/vm2" "$T/guest"
-head -c 64M /dev/urandom >"$T/vm1.raw"
-qemu-img convert -q -f raw -O vhdx "$T/vm1.raw" "$R/vm1/sys.vhdx"
-head -c 8M /dev/urandom >"$T/vm2.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vm2.raw" "$R/vm2/data.vhd"
+random_disk 64 "$T/vm1.raw" "$R/vm1/sys.vhdx" vhdx
+random_disk 8 "$T/vm2.raw" "$R/vm2/data.vhd" vpc -o subformat=dynamic,force_size=on
 replica_before=$(replica_sums "$R")
 want=$(sha "$T/vm1.raw")
 IMG=$M/vms/vm1/sys.img
@@ -111,8 +109,7 @@ rfs_mount "$R" "$M"
 ctl vm2 failover "$M"
 head -c 4096 /dev/zero | dd of="$M/vms/vm2/data.img" bs=4k count=1 conv=notrunc,fsync status=none
 rfs_umount "$M"
-head -c 8M /dev/urandom >"$T/vm2-new.raw"
-qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on "$T/vm2-new.raw" "$R/vm2/data.vhd"
+random_disk 8 "$T/vm2-new.raw" "$R/vm2/data.vhd" vpc -o subformat=dynamic,force_size=on
 rfs_mount "$R" "$M"
 check_eq "replica replaced under an overlay: state 8" "8 Critical" "$(cat "$M/ctl/vm2/state")"
 check "the log says why" grep -q "vm2/data: overlay cannot be used: the replica disk changed identity or size" "$T/replicafs.log"
