@@ -66,6 +66,8 @@ static void usage(const char *prog)
 	       "    -V   --version         print version and exit\n\n"
 	       "Commands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
 	       "the result is in ctl/<vm>/status, the state in ctl/<vm>/state.\n"
+	       "revert is refused (EBUSY, 32774) while an .img of the VM is open:\n"
+	       "detach loop devices (losetup -d) first.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n",
 	       prog);
 }
