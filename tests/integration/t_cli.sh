@@ -10,6 +10,17 @@ check "--help lists --state" grep -q -- "--state=DIR" <<<"$out"
 check "--help lists FUSE options" grep -q -- "-o clone_fd" <<<"$out"
 out=$("$REPLICAFS" --version); check "--version names the program" grep -q "^replicafs [0-9]" <<<"$out"
 
+# The manual page (docs/replicafs.1): renders without a warning, carries the
+# program's version, and documents every option --help lists.
+man1=$TOP/docs/replicafs.1
+check_eq "man page renders without warnings" "" "$(groff -t -man -Tutf8 -ww -rLL=78n -z "$man1" 2>&1)"
+page=$(groff -t -man -Tutf8 -P-cbou -rLL=78n "$man1" 2>/dev/null)
+check "man page shows $(head -1 <<<"$out")" grep -qF "$(head -1 <<<"$out")" <<<"$page"
+for opt in $("$REPLICAFS" --help | sed -n '/^replicafs options:/,/^Commands:/p' |
+	grep -oE -- '(^| )--?[a-zA-Z][a-zA-Z-]*' | sort -u) -f -d -s -o; do
+	check "man page documents $opt" grep -qE -- "(^| )$opt([ =,]|$)" <<<"$page"
+done
+
 mkdir -p "$T/replica/vm1" "$T/mnt" "$T/full"
 random_disk 1 "$T/r.raw" "$T/replica/vm1/d.vhdx" vhdx
 touch "$T/full/x"
