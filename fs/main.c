@@ -21,6 +21,7 @@
 
 #include "discover.h"
 #include "fs.h"
+#include "image.h"
 #include "log.h"
 #include "overlay.h"
 #include "version.h"
@@ -201,7 +202,8 @@ int main(int argc, char *argv[])
 	if (fuse_opt_parse(&args, &opts, rfs_opt_table, opt_proc) != 0)
 		return 1;
 	if (opts.show_version) {
-		printf("replicafs %s\nFUSE library %s, libvhdi\n", RFS_VERSION, fuse_pkgversion());
+		printf("replicafs %s\nFUSE library %s, libvhdi %s\n", RFS_VERSION, fuse_pkgversion(),
+		       vhd_lib_version());
 		ret = 0;
 		goto out_args;
 	}

@@ -295,6 +295,11 @@ static int check_file(int fd, const char *name, const struct vhd_probe *p,
 	return 0;
 }
 
+const char *vhd_lib_version(void)
+{
+	return libvhdi_get_version();
+}
+
 int vhd_probe_file(const char *path, struct vhd_probe *out, char *err, size_t errlen)
 {
 	libvhdi_file_t *file = NULL;

@@ -86,4 +86,7 @@ int vhd_image_stat(struct vhd_image *img, struct vhd_image_info *info);
  */
 int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off);
 
+/* The version of the libvhdi in use, e.g. "20210425" (for --version). */
+const char *vhd_lib_version(void);
+
 #endif

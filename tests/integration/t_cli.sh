@@ -9,6 +9,7 @@ check "--help shows usage" grep -q "usage: .*REPLICA_DIR MOUNTPOINT" <<<"$out"
 check "--help lists --state" grep -q -- "--state=DIR" <<<"$out"
 check "--help lists FUSE options" grep -q -- "-o clone_fd" <<<"$out"
 out=$("$REPLICAFS" --version); check "--version names the program" grep -q "^replicafs [0-9]" <<<"$out"
+check "--version names libfuse's and libvhdi's versions" grep -qE "FUSE library [0-9.]+, libvhdi [0-9]+$" <<<"$out"
 
 # The manual page (docs/replicafs.1): renders without a warning, carries the
 # program's version, and documents every option --help lists.
