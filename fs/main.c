@@ -167,7 +167,13 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *cl, struct rf
 		if (!lc)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(lc, cl->clone_fd);
-		fuse_loop_cfg_set_idle_threads(lc, cl->max_idle_threads);
+		/* Workaround, libfuse 3.14.0: the setter logs "Ignoring invalid
+		 * max threads value 4294967295" for the default (UINT_MAX, no
+		 * limit) that fuse_parse_cmdline() itself puts there; a loop
+		 * config already starts with that default, so set only a value
+		 * the user gave (-o max_idle_threads=N). */
+		if (cl->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, cl->max_idle_threads);
 		fuse_loop_cfg_set_max_threads(lc, cl->max_threads);
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);

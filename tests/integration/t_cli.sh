@@ -71,6 +71,17 @@ fusermount3 -u "$T/mnt"
 rc=0; wait "$fgpid" || rc=$?
 check_eq "foreground daemon exits 0 after unmount" 0 "$rc"
 
+# -f multithreaded, the default loop: nothing but our log on stderr (libfuse
+# 3.14.0 warned about its own default max_idle_threads there).
+"$REPLICAFS" -f --log="$T/fg2.log" "$T/replica" "$T/mnt" 2>"$T/fg2.err" &
+fgpid=$!
+check "multithreaded foreground daemon reports the mount" timeout 20 grep -q -m1 "mounted on" <(tail -F -n +1 "$T/fg2.log" 2>/dev/null)
+check "multithreaded foreground daemon serves" cmp -s "$T/mnt/vms/vm1/d.img" "$T/d.raw"
+fusermount3 -u "$T/mnt"
+rc=0; wait "$fgpid" || rc=$?
+check_eq "multithreaded foreground daemon exits 0" 0 "$rc"
+check_eq "no libfuse warning on stderr" "" "$(cat "$T/fg2.err")"
+
 # What this test proved, for docs/FAULTS.md (recorded only if every check passed).
 fault "REPLICA_DIR missing or not a folder; MOUNTPOINT missing, a file, or not empty" "one line naming the path and the reason, exit status 1, nothing mounted"
 
