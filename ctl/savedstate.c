@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "result.h"
+#include "util.h"
 
 #define SAVED_NAME "vm.state"
 #define SAVED_TMP_NAME "vm.state.tmp"
@@ -200,42 +201,6 @@ out_close:
 	return ret;
 }
 
-/* Write all of @buf to @fd; 0 or -errno. A short write of 0 bytes (should
- * not happen on a regular file) is reported as -ENOSPC. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ENOSPC;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Make the directory entry of the rename durable. A filesystem that cannot
- * sync directories (EINVAL) gives us nothing better to do: not an error. */
-static int sync_dir(int dirfd)
-{
-	int fd, ret = 0;
-
-	/* Through "." so that an O_PATH @dirfd works too. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0 && errno != EINVAL)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * Order: write the temp file, fsync it, close it (an error on close is an
  * error), rename it over vm.state, fsync the folder. Until the rename the
@@ -265,7 +230,7 @@ int rfs_saved_store(int dirfd, const struct rfs_saved *s)
 		    0600);
 	if (fd < 0)
 		return -errno;
-	ret = write_all(fd, buf, (size_t)len);
+	ret = rfs_pwrite_full(fd, buf, (size_t)len, 0);
 	if (ret == 0 && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
@@ -277,7 +242,7 @@ int rfs_saved_store(int dirfd, const struct rfs_saved *s)
 		ret = -errno;
 		goto out_unlink_tmp;
 	}
-	return sync_dir(dirfd);
+	return rfs_sync_dir(dirfd);
 
 out_unlink_tmp:
 	unlinkat(dirfd, SAVED_TMP_NAME, 0);

@@ -30,7 +30,6 @@ struct vm_disk {
 	size_t chain_len;
 	struct cow_source source;    /* reads @image; the overlay's lower layer */
 	struct cow_overlay *overlay; /* io_lock; NULL unless failed over */
-	unsigned nopen;              /* open_lock; open files of this disk */
 };
 
 struct rfs_vm {
@@ -40,8 +39,8 @@ struct rfs_vm {
 	unsigned ndisks;
 
 	pthread_mutex_t cmd_lock;    /* serialises commands */
-	pthread_mutex_t open_lock;   /* guards the fields below it and nopen */
-	pthread_cond_t closed;       /* signalled when a disk's nopen drops */
+	pthread_mutex_t open_lock;   /* guards the fields below it */
+	pthread_cond_t closed;       /* signalled when nopen drops to 0 */
 	struct rfs_saved saved;      /* state and last status, as shown */
 	struct rfs_saved on_disk;    /* cmd_lock; what vm.state holds (has_status false: unknown) */
 	bool saved_unknown;          /* vm.state unreadable: commands get 32771 */
@@ -52,6 +51,28 @@ struct rfs_vm {
 
 	pthread_rwlock_t io_lock;    /* writer: attaching/detaching overlays */
 };
+
+static void free_paths(char **paths, size_t n)
+{
+	for (size_t k = 0; paths && k < n; k++)
+		free(paths[k]);
+	free(paths);
+}
+
+/* A copy of the @n paths @paths; NULL when out of memory. */
+static char **copy_paths(char *const *paths, size_t n)
+{
+	char **copy = calloc(n, sizeof(*copy));
+
+	for (size_t k = 0; copy && k < n; k++) {
+		copy[k] = strdup(paths[k]);
+		if (!copy[k]) {
+			free_paths(copy, k);
+			return NULL;
+		}
+	}
+	return copy;
+}
 
 static int source_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
@@ -145,10 +166,7 @@ static void load_state(struct rfs_vm *vm)
 	r = rfs_saved_load(dirfd, &vm->saved);
 	if (r == 0)
 		vm->on_disk = vm->saved;
-	if (r == -ENOENT) {
-		vm->saved.state = RFS_STATE_REPLICATING;
-		vm->saved.has_status = false;
-	} else if (r < 0) {
+	else if (r != -ENOENT) {
 		rfs_log(LOG_ERR, "%s: saved state vm.state cannot be read: %s", vm->name,
 			r == -EBADMSG ? "corrupt content" : strerror(-r));
 		vm->saved_unknown = true;
@@ -223,9 +241,12 @@ int rfs_vm_open(const struct rfs_vm_desc *desc, const struct rfs_vm_config *cfg,
 			vm->broken = true;
 			continue;
 		}
-		disk->chain = calloc(dd->chain_len, sizeof(*disk->chain));
-		for (size_t k = 0; disk->chain && k < dd->chain_len; k++)
-			disk->chain[k] = strdup(dd->chain[k]);
+		disk->chain = copy_paths(dd->chain, dd->chain_len);
+		if (!disk->chain) {
+			vhd_image_close(disk->image);
+			rfs_vm_close(vm);
+			return -ENOMEM;
+		}
 		disk->chain_len = dd->chain_len;
 		snprintf(disk->name, sizeof(disk->name), "%s", dd->name);
 		disk->source.read = source_read;
@@ -241,13 +262,10 @@ void rfs_vm_close(struct rfs_vm *vm)
 {
 	if (!vm)
 		return;
+	detach_overlays(vm);
 	for (unsigned d = 0; d < vm->ndisks; d++) {
-		if (vm->disks[d].overlay)
-			cow_close(vm->disks[d].overlay);
 		vhd_image_close(vm->disks[d].image);
-		for (size_t k = 0; vm->disks[d].chain && k < vm->disks[d].chain_len; k++)
-			free(vm->disks[d].chain[k]);
-		free(vm->disks[d].chain);
+		free_paths(vm->disks[d].chain, vm->disks[d].chain_len);
 	}
 	pthread_rwlock_destroy(&vm->io_lock);
 	pthread_cond_destroy(&vm->closed);
@@ -260,6 +278,12 @@ void rfs_vm_close(struct rfs_vm *vm)
 const char *rfs_vm_name(const struct rfs_vm *vm)
 {
 	return vm->name;
+}
+
+/* May the disks be opened for writing? Caller holds open_lock. */
+static bool disks_writable(const struct rfs_vm *vm)
+{
+	return !vm->saved_unknown && !vm->mismatch && rfs_state_writable(vm->saved.state);
 }
 
 /* The shown state; caller holds open_lock. */
@@ -291,8 +315,21 @@ int rfs_vm_status(struct rfs_vm *vm, char *buf, int size)
 	return len;
 }
 
+/* Show @code as the status, in memory only; returns what is now shown. */
+static struct rfs_saved show_status(struct rfs_vm *vm, enum rfs_result code)
+{
+	struct rfs_saved s;
+
+	pthread_mutex_lock(&vm->open_lock);
+	vm->saved.has_status = true;
+	vm->saved.status = code;
+	s = vm->saved;
+	pthread_mutex_unlock(&vm->open_lock);
+	return s;
+}
+
 /*
- * Set the status to @code and store state + status. Caller holds cmd_lock.
+ * Show @code as the status and store state + status. Caller holds cmd_lock.
  * A failure to store is logged: the status stays in memory (the command's
  * outcome is already decided). The file is left alone when it is unreadable,
  * so that what is in it can still be inspected.
@@ -302,11 +339,7 @@ static void record_status(struct rfs_vm *vm, enum rfs_result code)
 	struct rfs_saved s;
 	int dirfd, r;
 
-	pthread_mutex_lock(&vm->open_lock);
-	vm->saved.has_status = true;
-	vm->saved.status = code;
-	s = vm->saved;
-	pthread_mutex_unlock(&vm->open_lock);
+	s = show_status(vm, code);
 	if (vm->saved_unknown)
 		return;
 	if (vm->on_disk.has_status && vm->on_disk.status == (int)code && vm->on_disk.state == s.state)
@@ -321,15 +354,6 @@ static void record_status(struct rfs_vm *vm, enum rfs_result code)
 		vm->on_disk = s;
 }
 
-/* The status, in memory only, of an attempt that could not take cmd_lock. */
-static void record_status_unlocked(struct rfs_vm *vm, enum rfs_result code)
-{
-	pthread_mutex_lock(&vm->open_lock);
-	vm->saved.has_status = true;
-	vm->saved.status = code;
-	pthread_mutex_unlock(&vm->open_lock);
-}
-
 static int lock_commands(struct rfs_vm *vm)
 {
 	struct timespec deadline;
@@ -342,7 +366,7 @@ static int lock_commands(struct rfs_vm *vm)
 void rfs_vm_record(struct rfs_vm *vm, enum rfs_result code)
 {
 	if (lock_commands(vm) != 0) {
-		record_status_unlocked(vm, code);
+		show_status(vm, code);
 		return;
 	}
 	record_status(vm, code);
@@ -390,11 +414,7 @@ static int check_replica_files(struct rfs_vm *vm)
 	for (unsigned d = 0; d < vm->ndisks; d++) {
 		struct vm_disk *disk = &vm->disks[d];
 
-		if (!disk->chain)
-			return -ENOMEM;
 		for (size_t k = 0; k < disk->chain_len; k++) {
-			if (!disk->chain[k])
-				return -ENOMEM;
 			if (access(disk->chain[k], R_OK) < 0) {
 				int r = -errno;
 
@@ -488,17 +508,11 @@ static bool wait_unused(struct rfs_vm *vm)
 static struct rfs_outcome do_revert(struct rfs_vm *vm)
 {
 	struct rfs_outcome o = outcome_of(RFS_OK);
-	struct cow_overlay **detached;
 	int dirfd, r;
 
-	detached = calloc(vm->ndisks ? vm->ndisks : 1, sizeof(*detached));
-	if (!detached)
-		return outcome_of(RFS_OUT_OF_MEMORY);
 	dirfd = vm_state_dir(vm, true);
-	if (dirfd < 0) {
-		free(detached);
+	if (dirfd < 0)
 		return outcome_of_errno(dirfd);
-	}
 	pthread_mutex_lock(&vm->open_lock);
 	if (!wait_unused(vm)) {
 		o = outcome_of(RFS_IN_USE);
@@ -511,22 +525,18 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm)
 		goto out_unlock;
 	}
 	pthread_rwlock_wrlock(&vm->io_lock);
-	for (unsigned d = 0; d < vm->ndisks; d++) {
-		detached[d] = vm->disks[d].overlay;
-		vm->disks[d].overlay = NULL;
-	}
+	detach_overlays(vm); /* cheap: their files are still linked */
 	pthread_rwlock_unlock(&vm->io_lock);
 	vm->saved.state = RFS_STATE_REPLICATING;
 	vm->mismatch = false;
 	vm->has_overlay = false;
-	remove_overlays(vm, dirfd); /* a failure here leaves strays, removed at the next mount */
-	for (unsigned d = 0; d < vm->ndisks; d++)
-		cow_close_removed(detached[d]); /* the costly last close runs in the background */
+	/* The costly last close of each file runs in the background (cow_remove).
+	 * A failure here leaves strays, removed at the next mount. */
+	remove_overlays(vm, dirfd);
 	notify_changed(vm, true);
 out_unlock:
 	pthread_mutex_unlock(&vm->open_lock);
 	close(dirfd);
-	free(detached);
 	return o;
 }
 
@@ -587,7 +597,7 @@ struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len
 
 	if (lock_commands(vm) != 0) {
 		/* Another command holds the VM: shown, not stored (that is its job). */
-		record_status_unlocked(vm, RFS_TIMEOUT);
+		show_status(vm, RFS_TIMEOUT);
 		return outcome_of(RFS_TIMEOUT);
 	}
 	o = run_command(vm, buf, len, authorised);
@@ -624,7 +634,7 @@ int rfs_vm_disk_attr(struct rfs_vm *vm, unsigned d, struct rfs_disk_attr *attr)
 	attr->ctime = info.ctime;
 
 	pthread_mutex_lock(&vm->open_lock);
-	attr->writable = !vm->saved_unknown && !vm->mismatch && rfs_state_writable(vm->saved.state);
+	attr->writable = disks_writable(vm);
 	pthread_mutex_unlock(&vm->open_lock);
 
 	pthread_rwlock_rdlock(&vm->io_lock);
@@ -658,10 +668,9 @@ int rfs_vm_disk_open(struct rfs_vm *vm, unsigned d, bool write)
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->open_lock);
-	if (write && (vm->saved_unknown || vm->mismatch || !rfs_state_writable(vm->saved.state))) {
+	if (write && !disks_writable(vm)) {
 		ret = -EROFS;
 	} else {
-		vm->disks[d].nopen++;
 		vm->nopen++;
 	}
 	pthread_mutex_unlock(&vm->open_lock);
@@ -671,7 +680,6 @@ int rfs_vm_disk_open(struct rfs_vm *vm, unsigned d, bool write)
 void rfs_vm_disk_release(struct rfs_vm *vm, unsigned d)
 {
 	pthread_mutex_lock(&vm->open_lock);
-	vm->disks[d].nopen--;
 	if (--vm->nopen == 0)
 		pthread_cond_broadcast(&vm->closed);
 	pthread_mutex_unlock(&vm->open_lock);

@@ -263,9 +263,9 @@ int main(int argc, char *argv[])
 		ret = fail(state, strerror(errno));
 		goto out_cmdline;
 	}
-	if (!opts.log_path) /* before daemonising: stderr, warnings only unless -f */
+	if (!opts.log_path) { /* before daemonising: stderr, warnings only unless -f */
 		rfs_log_open(NULL, false, cl.debug ? LOG_DEBUG : cl.foreground ? LOG_INFO : LOG_WARNING);
-	if (opts.log_path) {
+	} else {
 		log_path = realpath(opts.log_path, NULL);
 		r = rfs_log_open(log_path ? log_path : opts.log_path, false, cl.debug ? LOG_DEBUG : LOG_INFO);
 		if (r < 0) {
@@ -289,7 +289,7 @@ int main(int argc, char *argv[])
 	if (!vms)
 		goto out_fs;
 	vcfg.state_root_fd = state_fd;
-	vcfg.max_handles = opts.handles ? opts.handles : 1;
+	vcfg.max_handles = opts.handles; /* 0 means 1 (vhd_image_open) */
 	vcfg.open_wait_ms = OPEN_WAIT_MS;
 	vcfg.changed = rfs_fs_disk_changed;
 	vcfg.changed_arg = fs;

@@ -121,10 +121,10 @@ int rfs_fs_build(struct rfs_fs *fs, struct rfs_vm **vms, size_t nvms)
 		dir->nchildren = rfs_vm_ndisks(vms[i]);
 		fs->first_disk[i] = fs->nnodes + 1;
 		for (unsigned d = 0; d < dir->nchildren; d++) {
+			/* no name: "<disk>.img" is built on demand from the VM */
 			struct node *n = add_node(fs, N_DISK, NULL, vmdirs + i, vms[i]);
 
 			n->disk = d;
-			n->name = NULL; /* "<disk>.img" is built on demand from the VM */
 		}
 	}
 	for (size_t i = 0; i < nvms; i++) {

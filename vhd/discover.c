@@ -78,8 +78,8 @@ static int cmp_disk(const void *a, const void *b)
 }
 
 /*
- * Names of the entries of @dir accepted by @want (NULL-terminated array,
- * sorted). Returns 0 or -errno.
+ * Names of the entries of @dir accepted by @want (*count of them, sorted).
+ * Returns 0 or -errno.
  */
 static int list_dir(const char *dir, bool (*want)(int dirfd, const struct dirent *),
 		    char ***out, size_t *count)
@@ -96,7 +96,7 @@ static int list_dir(const char *dir, bool (*want)(int dirfd, const struct dirent
 	while ((errno = 0, de = readdir(d))) {
 		if (!want(dirfd(d), de))
 			continue;
-		if (n + 1 >= cap) {
+		if (n == cap) {
 			char **grown = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof(*names));
 
 			if (!grown) {
@@ -219,6 +219,7 @@ static int walk_chain(struct file_ent *files, size_t start, long walk, const cha
 	for (;;) {
 		struct file_ent *f = &files[cur];
 		struct file_ent *p;
+		char why[512];
 
 		f->walk = walk;
 		ret = chain_push(disk, dir, f->name);
@@ -241,14 +242,9 @@ static int walk_chain(struct file_ent *files, size_t start, long walk, const cha
 			return 0;
 		}
 		/* an unreadable parent is reported when the walk reaches it */
-		if (!p->probe_ret) {
-			if (memcmp(f->probe.parent_identifier, p->probe.identifier, 16) != 0)
-				disk_break(disk, vm, "%s: parent identifier mismatch (%s)",
-					   f->name, p->name);
-			else if (f->probe.virtual_size != p->probe.virtual_size)
-				disk_break(disk, vm, "%s: virtual size differs from parent %s",
-					   f->name, p->name);
-		}
+		if (!p->probe_ret &&
+		    vhd_probe_check_parent(&f->probe, f->name, &p->probe, p->name, why, sizeof(why)) < 0)
+			disk_break(disk, vm, "%s", why);
 		cur = (size_t)f->parent;
 	}
 }
@@ -269,26 +265,31 @@ static bool name_collides(const struct rfs_disk_desc *disks, size_t n, size_t i)
 	return false;
 }
 
-/* Stems, then base file names, then tip file names where names collide. */
-static void name_disks(struct rfs_disk_desc *disks, size_t n)
+/* Stems, then base file names, then tip file names where names collide.
+ * Each pass decides who collides before renaming anyone, so that both sides
+ * of a collision are renamed. Returns 0 or -ENOMEM. */
+static int name_disks(struct rfs_disk_desc *disks, size_t n)
 {
 	bool *clash = calloc(n ? n : 1, sizeof(*clash));
 
+	if (!clash)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		set_stem(&disks[i]);
 	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; clash && i < n; i++)
+		for (size_t i = 0; i < n; i++)
 			clash[i] = name_collides(disks, n, i);
 		for (size_t i = 0; i < n; i++) {
 			size_t idx = pass == 0 ? disks[i].chain_len - 1 : 0;
 
-			if (clash ? !clash[i] : !name_collides(disks, n, i))
+			if (!clash[i])
 				continue;
 			snprintf(disks[i].name, sizeof(disks[i].name), "%s",
 				 strrchr(disks[i].chain[idx], '/') + 1);
 		}
 	}
 	free(clash);
+	return 0;
 }
 
 static int add_disk(struct rfs_vm_desc *vm, struct rfs_disk_desc **slot)
@@ -354,7 +355,9 @@ static int scan_vm(struct rfs_vm_desc *vm)
 			vm->broken |= disk->broken;
 		}
 	}
-	name_disks(vm->disks, vm->ndisks);
+	ret = name_disks(vm->disks, vm->ndisks);
+	if (ret)
+		goto out_free_files;
 	if (vm->ndisks)
 		qsort(vm->disks, vm->ndisks, sizeof(*vm->disks), cmp_disk);
 	ret = 0;

@@ -272,8 +272,10 @@ static int check_file(int fd, const char *name, const struct vhd_probe *p,
 		struct stat st;
 
 		/* the disk, then the 512-byte footer (read by pread on the data path) */
-		if (fstat(fd, &st) < 0)
+		if (fstat(fd, &st) < 0) {
+			snprintf(msg, len, "%s", strerror(errno));
 			return -errno;
+		}
 		if ((uint64_t)st.st_size < p->virtual_size + VHDFIX_SECTOR) {
 			snprintf(msg, len, "fixed VHD shorter than its virtual size (truncated?)");
 			return -EIO;
@@ -292,6 +294,23 @@ static int check_file(int fd, const char *name, const struct vhd_probe *p,
 		*fix = map;
 	else
 		vhdfix_map_close(map);
+	return 0;
+}
+
+int vhd_probe_check_parent(const struct vhd_probe *child, const char *child_name,
+			   const struct vhd_probe *parent, const char *parent_name, char *err,
+			   size_t errlen)
+{
+	if (memcmp(child->parent_identifier, parent->identifier, 16) != 0) {
+		snprintf(err, errlen, "%s: parent identifier mismatch (%s)", child_name, parent_name);
+		return -EIO;
+	}
+	if (child->virtual_size != parent->virtual_size) {
+		snprintf(err, errlen, "%s: virtual size %llu differs from parent %s (%llu)",
+			 child_name, (unsigned long long)child->virtual_size, parent_name,
+			 (unsigned long long)parent->virtual_size);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -613,23 +632,16 @@ static int check_chain(struct vhd_image *img, libvhdi_file_t **opened, char *err
 			break;
 		}
 		const struct vhd_probe *parent = &img->layers[i + 1].probe;
+		int r;
 
 		if (p->type != VHD_TYPE_DIFFERENCING) {
 			snprintf(err, errlen, "%s: not a differencing disk, cannot have a parent",
 				 name);
 			return -EINVAL;
 		}
-		if (memcmp(p->parent_identifier, parent->identifier, 16) != 0) {
-			snprintf(err, errlen, "%s: parent identifier mismatch (%s)", name,
-				 img->layers[i + 1].name);
-			return -EIO;
-		}
-		if (p->virtual_size != parent->virtual_size) {
-			snprintf(err, errlen, "%s: virtual size %llu differs from parent %s (%llu)",
-				 name, (unsigned long long)p->virtual_size,
-				 img->layers[i + 1].name, (unsigned long long)parent->virtual_size);
-			return -EIO;
-		}
+		r = vhd_probe_check_parent(p, name, parent, img->layers[i + 1].name, err, errlen);
+		if (r < 0)
+			return r;
 		/* a VHDX child reads its parents through libvhdi alone: no fix below it */
 		if (p->format == VHD_FORMAT_VHDX) {
 			for (size_t j = i + 1; j < img->n; j++) {

@@ -50,6 +50,15 @@ struct vhd_probe {
  */
 int vhd_probe_file(const char *path, struct vhd_probe *out, char *err, size_t errlen);
 
+/*
+ * Is @parent (named @parent_name) the parent @child's locator asks for: same
+ * identifier as recorded in @child, same virtual size? 0, or -EIO with a
+ * one-line reason naming @child_name in @err.
+ */
+int vhd_probe_check_parent(const struct vhd_probe *child, const char *child_name,
+			   const struct vhd_probe *parent, const char *parent_name, char *err,
+			   size_t errlen);
+
 struct vhd_image;
 
 struct vhd_image_info {

@@ -87,81 +87,6 @@ struct cow_overlay {
 	uint8_t *rmw_buf;          /* one cluster; used only with rmw_lock held exclusive */
 };
 
-/* ---- little-endian fields ---- */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* ---- small I/O helpers: whole transfers, 0 or -errno ---- */
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO; /* no progress and no reason given */
-		/* A short write (out of space mid-way) goes round again and
-		 * then gets its reason, usually ENOSPC. */
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* fsync a folder; AT_FDCWD is the current one. */
-static int sync_dir(int dirfd)
-{
-	int fd = dirfd;
-	int err = 0;
-
-	if (dirfd == AT_FDCWD) {
-		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-	}
-	if (fsync(fd) < 0)
-		err = -errno;
-	if (fd != dirfd)
-		close(fd);
-	return err;
-}
-
 /* "<name><suffix>" into @path; the name must be one path component. */
 static int overlay_path(char *path, size_t size, const char *name, const char *suffix)
 {
@@ -191,28 +116,28 @@ static void header_encode(uint8_t *hdr, uint32_t cluster, const struct cow_ident
 {
 	memset(hdr, 0, COW_HDR_SIZE);
 	memcpy(hdr + COW_HDR_MAGIC, COW_MAGIC, 8);
-	put_le32(hdr + COW_HDR_VERSION, COW_VERSION);
-	put_le32(hdr + COW_HDR_LENGTH, COW_HDR_SIZE);
-	put_le32(hdr + COW_HDR_CLUSTER, cluster);
-	put_le32(hdr + COW_HDR_FLAGS, 0);
+	rfs_put_le32(hdr + COW_HDR_VERSION, COW_VERSION);
+	rfs_put_le32(hdr + COW_HDR_LENGTH, COW_HDR_SIZE);
+	rfs_put_le32(hdr + COW_HDR_CLUSTER, cluster);
+	rfs_put_le32(hdr + COW_HDR_FLAGS, 0);
 	memcpy(hdr + COW_HDR_IDENTIFIER, id->identifier, 16);
-	put_le64(hdr + COW_HDR_VSIZE, id->virtual_size);
+	rfs_put_le64(hdr + COW_HDR_VSIZE, id->virtual_size);
 	memcpy(hdr + COW_HDR_DISK, id->disk, strlen(id->disk)); /* NUL-padded by memset */
-	put_le32(hdr + COW_HDR_CRC, rfs_crc32c(hdr, COW_HDR_CRC));
+	rfs_put_le32(hdr + COW_HDR_CRC, rfs_crc32c(hdr, COW_HDR_CRC));
 }
 
 /* Decode a header; NULL if valid, else what is wrong with it. */
 static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct cow_identity *id)
 {
-	uint32_t c = get_le32(hdr + COW_HDR_CLUSTER);
+	uint32_t c = rfs_le32(hdr + COW_HDR_CLUSTER);
 
 	if (memcmp(hdr + COW_HDR_MAGIC, COW_MAGIC, 8))
 		return "bad magic";
-	if (get_le32(hdr + COW_HDR_CRC) != rfs_crc32c(hdr, COW_HDR_CRC))
+	if (rfs_le32(hdr + COW_HDR_CRC) != rfs_crc32c(hdr, COW_HDR_CRC))
 		return "bad CRC";
-	if (get_le32(hdr + COW_HDR_VERSION) != COW_VERSION)
+	if (rfs_le32(hdr + COW_HDR_VERSION) != COW_VERSION)
 		return "unknown version";
-	if (get_le32(hdr + COW_HDR_LENGTH) != COW_HDR_SIZE || get_le32(hdr + COW_HDR_FLAGS))
+	if (rfs_le32(hdr + COW_HDR_LENGTH) != COW_HDR_SIZE || rfs_le32(hdr + COW_HDR_FLAGS))
 		return "unknown layout";
 	if (c < COW_MIN_CLUSTER || c > COW_MAX_CLUSTER || (c & (c - 1)))
 		return "bad cluster size";
@@ -221,7 +146,7 @@ static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct c
 
 	memset(id, 0, sizeof(*id));
 	memcpy(id->identifier, hdr + COW_HDR_IDENTIFIER, 16);
-	id->virtual_size = get_le64(hdr + COW_HDR_VSIZE);
+	id->virtual_size = rfs_le64(hdr + COW_HDR_VSIZE);
 	memcpy(id->disk, hdr + COW_HDR_DISK, sizeof(id->disk));
 	if (!identity_valid(id))
 		return "bad virtual size";
@@ -285,7 +210,7 @@ static int probe_one(int fd, const uint8_t *buf, uint32_t cluster)
 
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, 3 * (off_t)cluster) < 0)
 		return -errno;
-	err = pwrite_all(fd, buf, cluster, cluster);
+	err = rfs_pwrite_full(fd, buf, cluster, cluster);
 	if (err)
 		return err;
 	data = lseek(fd, 0, SEEK_DATA);
@@ -313,8 +238,12 @@ static int probe_cluster(int dirfd, const char *tmp, uint32_t *out)
 	fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			unlinkat(dirfd, tmp, 0);
+		if (fd >= 0 && unlinkat(dirfd, tmp, 0) < 0) {
+			/* left behind, it would make the create below fail EEXIST */
+			err = -errno;
+			close(fd);
+			return err;
+		}
 	}
 	if (fd < 0)
 		return -errno;
@@ -413,7 +342,7 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 		goto out_unlink_tmp;
 	}
 	header_encode(hdr, cluster, id);
-	err = pwrite_all(ov->fd, hdr, cluster, 0);
+	err = rfs_pwrite_full(ov->fd, hdr, cluster, 0);
 	free(hdr);
 	if (err)
 		goto out_unlink_tmp;
@@ -425,7 +354,7 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 	err = publish(dirfd, tmp, path);
 	if (err)
 		goto out_unlink_tmp;
-	err = sync_dir(dirfd);
+	err = rfs_sync_dir(dirfd);
 	if (err)
 		goto out_unlink_path;
 
@@ -434,7 +363,7 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 
 out_unlink_path:
 	unlinkat(dirfd, path, 0);
-	sync_dir(dirfd);
+	rfs_sync_dir(dirfd);
 	goto out_free;
 out_unlink_tmp:
 	unlinkat(dirfd, tmp, 0);
@@ -519,18 +448,6 @@ void cow_close(struct cow_overlay *ov)
 		overlay_free(ov);
 }
 
-static void close_later(int fd);
-
-void cow_close_removed(struct cow_overlay *ov)
-{
-	if (!ov)
-		return;
-	if (ov->fd >= 0)
-		close_later(ov->fd);
-	ov->fd = -1;
-	overlay_free(ov);
-}
-
 /*
  * Freeing an overlay's blocks is the file system's work at the last close of
  * an unlinked file, and it grows with the overlay (seconds for 10 GiB of
@@ -602,7 +519,7 @@ int cow_remove(int dirfd, const char *name)
 		err = -errno;
 		goto out_close;
 	}
-	err = removed ? sync_dir(dirfd) : 0;
+	err = removed ? rfs_sync_dir(dirfd) : 0;
 out_close:
 	if (fd >= 0) {
 		if (removed)
@@ -751,12 +668,12 @@ static int write_partial(struct cow_overlay *ov, const struct cow_source *src, c
 	if (present < 0)
 		return present;
 	if (present)
-		return pwrite_all(ov->fd, buf, end - off, cow_file_offset(ov, off));
+		return rfs_pwrite_full(ov->fd, buf, end - off, cow_file_offset(ov, off));
 	err = read_merged(ov, src, ov->rmw_buf, stop - start, start);
 	if (err)
 		return err;
 	memcpy(ov->rmw_buf + (off - start), buf, end - off);
-	return pwrite_all(ov->fd, ov->rmw_buf, stop - start, cow_file_offset(ov, start));
+	return rfs_pwrite_full(ov->fd, ov->rmw_buf, stop - start, cow_file_offset(ov, start));
 }
 
 /* Does [off, end) cover the cluster starting at @start in full? */
@@ -787,13 +704,13 @@ static int write_filling(struct cow_overlay *ov, const struct cow_source *src, c
 	}
 	if (tail != head && !covers(ov, off, end, tail)) {
 		if (tail > pos) {
-			err = pwrite_all(ov->fd, buf + (pos - off), tail - pos, cow_file_offset(ov, pos));
+			err = rfs_pwrite_full(ov->fd, buf + (pos - off), tail - pos, cow_file_offset(ov, pos));
 			if (err)
 				return err;
 		}
 		return write_partial(ov, src, buf + (tail - off), tail, end);
 	}
-	return pwrite_all(ov->fd, buf + (pos - off), end - pos, cow_file_offset(ov, pos));
+	return rfs_pwrite_full(ov->fd, buf + (pos - off), end - pos, cow_file_offset(ov, pos));
 }
 
 /*
@@ -831,7 +748,7 @@ ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const vo
 	pthread_rwlock_rdlock(&ov->rmw_lock);
 	plain = write_is_plain(ov, off, end);
 	if (plain > 0)
-		err = pwrite_all(ov->fd, buf, len, cow_file_offset(ov, off));
+		err = rfs_pwrite_full(ov->fd, buf, len, cow_file_offset(ov, off));
 	else
 		err = plain;
 	pthread_rwlock_unlock(&ov->rmw_lock);

@@ -79,14 +79,10 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 /* Close the overlay (no implicit sync: durability is cow_sync()'s). */
 void cow_close(struct cow_overlay *ov);
 
-/* Close an overlay whose file cow_remove() has just deleted. Its last
- * close (the file system drops the block reservations and frees the blocks
- * then, in time growing with the overlay) runs in the background. */
-void cow_close_removed(struct cow_overlay *ov);
-
 /* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
  * The name is gone, durably, on return; its blocks are given back by a
- * background close, so the cost does not grow with the overlay. */
+ * background close, so the cost does not grow with the overlay as long as
+ * no other descriptor of it stays open (cow_close() it first). */
 int cow_remove(int dirfd, const char *name);
 
 /* Wait until the space of every overlay removed so far is given back. */
@@ -108,9 +104,10 @@ ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const vo
 int cow_sync(struct cow_overlay *ov, bool datasync);
 
 /*
- * Zero-copy helper: from @off (< virtual size), the length of the run of
- * bytes (at most @len) that are all in the overlay (*in_overlay true) or all
- * in the replica. When in the overlay, the bytes live in cow_fd() at
+ * Inspection of the on-disk layout (the tests check it with these; the data
+ * path is cow_read/cow_write): from @off (< virtual size), the length of the
+ * run of bytes (at most @len) that are all in the overlay (*in_overlay true)
+ * or all in the replica. When in the overlay, the bytes live in cow_fd() at
  * cow_file_offset(@off).
  */
 int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay);

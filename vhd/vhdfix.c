@@ -36,26 +36,6 @@ struct vhdfix_map {
 	bool differencing;       /* disk type 4 (else 3, dynamic) */
 };
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p + 4) << 32 | le32(p);
-}
-
 static int read_bat(struct vhdfix_map *map, uint64_t table_offset, const char *name, char *err,
 		    size_t errlen)
 {
@@ -77,7 +57,7 @@ static int read_bat(struct vhdfix_map *map, uint64_t table_offset, const char *n
 		return -EIO;
 	}
 	for (uint32_t i = 0; i < map->entries; i++)
-		map->bat[i] = be32(raw + 4 * (size_t)i);
+		map->bat[i] = rfs_be32(raw + 4 * (size_t)i);
 	free(raw);
 	return 0;
 }
@@ -128,9 +108,9 @@ int vhdfix_map_open(int fd, const char *name, struct vhdfix_map **out, char *err
 		snprintf(err, errlen, "%s: no VHD footer at the end of the file (truncated?)", name);
 		return -EIO;
 	}
-	type = be32(footer + 60);
-	vsize = be64(footer + 48);
-	dyn_off = be64(footer + 16);
+	type = rfs_be32(footer + 60);
+	vsize = rfs_be64(footer + 48);
+	dyn_off = rfs_be64(footer + 16);
 	if (type != VHD_TYPE_DYNAMIC && type != VHD_TYPE_DIFF) {
 		snprintf(err, errlen, "%s: not a dynamic or differencing VHD", name);
 		return -EINVAL;
@@ -149,9 +129,9 @@ int vhdfix_map_open(int fd, const char *name, struct vhdfix_map **out, char *err
 	map->fd = fd;
 	map->file_size = (uint64_t)st.st_size;
 	map->differencing = type == VHD_TYPE_DIFF;
-	table_off = be64(dyn + 16);
-	map->entries = be32(dyn + 28);
-	map->block_size = be32(dyn + 32);
+	table_off = rfs_be64(dyn + 16);
+	map->entries = rfs_be32(dyn + 28);
+	map->block_size = rfs_be32(dyn + 32);
 	if (map->block_size < VHDFIX_SECTOR || map->block_size > VHD_MAX_BLOCK_SIZE ||
 	    map->block_size % VHDFIX_SECTOR) {
 		snprintf(err, errlen, "%s: unsupported VHD block size %u", name, map->block_size);
@@ -252,17 +232,14 @@ uint32_t vhdfix_run(const uint8_t *bitmap, uint32_t first, uint32_t max, bool *p
 /* true when the 4 KiB header in @h has the "head" signature and a good CRC */
 static bool vhdx_header_valid(uint8_t *h)
 {
-	uint32_t stored = le32(h + 4);
+	uint32_t stored = rfs_le32(h + 4);
 	uint32_t crc;
 
 	if (memcmp(h, "head", 4) != 0)
 		return false;
 	memset(h + 4, 0, 4);
 	crc = rfs_crc32c(h, VHDX_HEADER_SIZE);
-	h[4] = stored & 0xff;
-	h[5] = (stored >> 8) & 0xff;
-	h[6] = (stored >> 16) & 0xff;
-	h[7] = stored >> 24;
+	rfs_put_le32(h + 4, stored);
 	return crc == stored;
 }
 
@@ -285,9 +262,9 @@ int vhdfix_vhdx_check_log(int fd, char *err, size_t errlen)
 		if (rfs_pread_full(fd, h, VHDX_HEADER_SIZE, (uint64_t)(i + 1) * 65536) ||
 		    !vhdx_header_valid(h))
 			continue;
-		if (!cur || le64(h + 8) > best_seq) {
+		if (!cur || rfs_le64(h + 8) > best_seq) {
 			cur = h;
-			best_seq = le64(h + 8);
+			best_seq = rfs_le64(h + 8);
 		}
 	}
 	if (!cur) {

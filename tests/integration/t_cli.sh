@@ -59,28 +59,26 @@ check "--state created" test -d "$T/st/deep"
 check "-o ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
 rfs_umount "$T/mnt"
 
-# -f stays in the foreground; -s single-threaded serves reads too.
+# -f stays in the foreground, single-threaded (-s) or with the default
+# multithreaded loop; either serves reads, exits 0 after the unmount, and
+# writes nothing but its log (libfuse 3.14.0 warned on stderr about its own
+# default max_idle_threads).
 qemu-img convert -q -O raw "$T/replica/vm1/d.vhdx" "$T/d.raw"
-"$REPLICAFS" -f -s --log="$T/fg.log" "$T/replica" "$T/mnt" &
-fgpid=$!
-# Readiness in the foreground: the daemon logs "mounted on" once mounted;
-# tail -F follows the log by inotify, so this waits for the event.
-check "foreground daemon reports the mount" timeout 20 grep -q -m1 "mounted on" <(tail -F -n +1 "$T/fg.log" 2>/dev/null)
-check "foreground daemon serves" cmp -s "$T/mnt/vms/vm1/d.img" "$T/d.raw"
-fusermount3 -u "$T/mnt"
-rc=0; wait "$fgpid" || rc=$?
-check_eq "foreground daemon exits 0 after unmount" 0 "$rc"
-
-# -f multithreaded, the default loop: nothing but our log on stderr (libfuse
-# 3.14.0 warned about its own default max_idle_threads there).
-"$REPLICAFS" -f --log="$T/fg2.log" "$T/replica" "$T/mnt" 2>"$T/fg2.err" &
-fgpid=$!
-check "multithreaded foreground daemon reports the mount" timeout 20 grep -q -m1 "mounted on" <(tail -F -n +1 "$T/fg2.log" 2>/dev/null)
-check "multithreaded foreground daemon serves" cmp -s "$T/mnt/vms/vm1/d.img" "$T/d.raw"
-fusermount3 -u "$T/mnt"
-rc=0; wait "$fgpid" || rc=$?
-check_eq "multithreaded foreground daemon exits 0" 0 "$rc"
-check_eq "no libfuse warning on stderr" "" "$(cat "$T/fg2.err")"
+foreground() { # foreground NAME OPTIONS...
+	local name=$1 rc=0 fgpid; shift
+	"$REPLICAFS" -f "$@" --log="$T/$name.log" "$T/replica" "$T/mnt" 2>"$T/$name.err" &
+	fgpid=$!
+	# Readiness: the daemon logs "mounted on" once mounted; tail -F
+	# follows the log by inotify, so this waits for the event.
+	check "$name daemon reports the mount" timeout 20 grep -q -m1 "mounted on" <(tail -F -n +1 "$T/$name.log" 2>/dev/null)
+	check "$name daemon serves" cmp -s "$T/mnt/vms/vm1/d.img" "$T/d.raw"
+	fusermount3 -u "$T/mnt"
+	wait "$fgpid" || rc=$?
+	check_eq "$name daemon exits 0 after unmount" 0 "$rc"
+	check_eq "$name daemon: nothing on stderr" "" "$(cat "$T/$name.err")"
+}
+foreground "foreground -s" -s
+foreground "foreground multithreaded"
 
 # What this test proved, for docs/FAULTS.md (recorded only if every check passed).
 fault "REPLICA_DIR missing or not a folder; MOUNTPOINT missing, a file, or not empty" "one line naming the path and the reason, exit status 1, nothing mounted"
