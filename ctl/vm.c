@@ -524,15 +524,19 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm)
 		o = outcome_of_errno(r);
 		goto out_unlock;
 	}
+	/* Names first, durably; then the descriptors. Every close is left to
+	 * the background closer (overlay.c: its cost grows with the overlay),
+	 * and queueing them after the folder's fsync keeps that work out of
+	 * this command's own disk waits. A failure to remove leaves strays,
+	 * removed at the next mount. No file is open (wait_unused), so no I/O
+	 * runs on the overlays while they go. */
 	pthread_rwlock_wrlock(&vm->io_lock);
-	detach_overlays(vm); /* cheap: their files are still linked */
+	remove_overlays(vm, dirfd);
+	detach_overlays(vm);
 	pthread_rwlock_unlock(&vm->io_lock);
 	vm->saved.state = RFS_STATE_REPLICATING;
 	vm->mismatch = false;
 	vm->has_overlay = false;
-	/* The costly last close of each file runs in the background (cow_remove).
-	 * A failure here leaves strays, removed at the next mount. */
-	remove_overlays(vm, dirfd);
 	notify_changed(vm, true);
 out_unlock:
 	pthread_mutex_unlock(&vm->open_lock);

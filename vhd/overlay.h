@@ -76,7 +76,9 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
  */
 int cow_open(int dirfd, const char *name, const struct cow_identity *expect, struct cow_overlay **out);
 
-/* Close the overlay (no implicit sync: durability is cow_sync()'s). */
+/* Close the overlay (no implicit sync: durability is cow_sync()'s). Its
+ * descriptor is closed on a background thread, whose cost grows with the
+ * overlay on ext4 (see overlay.c); cow_wait_freed() waits for it. */
 void cow_close(struct cow_overlay *ov);
 
 /* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
