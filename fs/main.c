@@ -157,6 +157,7 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *cl, struct rf
 	if (!cl->foreground && !log_to_file)
 		rfs_log_open(NULL, true, cl->debug ? LOG_DEBUG : LOG_INFO); /* stderr goes away */
 	fuse_daemonize(cl->foreground);
+	cow_closer_hold(false);
 	rfs_log(LOG_INFO, "mounted on %s (pid %d)", cl->mountpoint, (int)getpid());
 
 	if (cl->singlethread) {
@@ -293,6 +294,7 @@ int main(int argc, char *argv[])
 	vcfg.open_wait_ms = OPEN_WAIT_MS;
 	vcfg.changed = rfs_fs_disk_changed;
 	vcfg.changed_arg = fs;
+	cow_closer_hold(true); /* no thread of ours across fuse_daemonize()'s fork */
 	for (size_t i = 0; i < store.nvms; i++) {
 		if (rfs_vm_open(&store.vms[i], &vcfg, &vms[i]) < 0) {
 			close_vms(vms, i);

@@ -158,7 +158,7 @@ static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct c
 /* ---- allocation ---- */
 
 static void close_later(int fd);
-static bool closer_start(void);
+static void closer_start(void);
 
 static void overlay_free(struct cow_overlay *ov)
 {
@@ -465,8 +465,12 @@ void cow_close(struct cow_overlay *ov)
  * same for any overlay size. The thread is started with the first overlay
  * (closer_start() from overlay_alloc()), not by the revert that needs it: a
  * thread made there was seen to take the revert's CPU, 12-14 ms in 2 of 5
- * reverts. It runs at nice 19 so request threads get the CPUs first wherever
- * the kernel can switch. cow_wait_freed() waits until the queue is done.
+ * reverts. The daemon holds it (cow_closer_hold()) until it has forked into
+ * the background, so no thread of ours runs across that fork (ASan's leak
+ * check in the child tripped over the parent's thread), then starts it if
+ * an overlay was opened meanwhile. It runs at nice 19 so request threads
+ * get the CPUs first wherever the kernel can switch. cow_wait_freed() waits
+ * until the queue is done.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -475,6 +479,8 @@ static struct {
 	int *fds;             /* to close, in order */
 	size_t n, cap;
 	bool started, busy;   /* the thread exists / is closing one */
+	bool held;            /* cow_closer_hold(): start no thread */
+	bool wanted;          /* an overlay was opened while held */
 } closer = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
@@ -550,31 +556,43 @@ static void closer_register(void)
 	pthread_atfork(closer_prepare, closer_parent, closer_child);
 }
 
-/* Start the closer thread once per process; false if it cannot run. */
-static bool closer_start(void)
+/* Start the closer thread unless it runs or is held (caller holds the
+ * lock); true if it runs. */
+static bool closer_start_locked(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_attr_t attr;
 	pthread_t thread;
-	bool ok;
 
+	if (closer.held)
+		closer.wanted = true;
+	if (closer.started || closer.held)
+		return closer.started;
 	pthread_once(&once, closer_register);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	closer.started = !pthread_create(&thread, &attr, closer_main, NULL);
+	pthread_attr_destroy(&attr);
+	return closer.started;
+}
+
+static void closer_start(void)
+{
 	pthread_mutex_lock(&closer.lock);
-	if (!closer.started) {
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		closer.started = !pthread_create(&thread, &attr, closer_main, NULL);
-		pthread_attr_destroy(&attr);
-	}
-	ok = closer.started;
+	closer_start_locked();
 	pthread_mutex_unlock(&closer.lock);
-	return ok;
+}
+
+/* No thread to do it (none can be made, or it is held): close the queue
+ * here (caller holds the lock). */
+static void close_queue_locked(void)
+{
+	while (closer.n > 0)
+		close(closer.fds[--closer.n]);
 }
 
 static void close_later(int fd)
 {
-	if (!closer_start())
-		goto now;
 	pthread_mutex_lock(&closer.lock);
 	if (closer.n == closer.cap) {
 		size_t cap = closer.cap ? 2 * closer.cap : 8;
@@ -582,33 +600,42 @@ static void close_later(int fd)
 
 		if (!fds) {
 			pthread_mutex_unlock(&closer.lock);
-			goto now;
+			close(fd); /* no memory: pay it here */
+			return;
 		}
 		closer.fds = fds;
 		closer.cap = cap;
 	}
 	closer.fds[closer.n++] = fd;
-	pthread_cond_signal(&closer.work);
+	if (closer_start_locked())
+		pthread_cond_signal(&closer.work);
+	else if (!closer.held)
+		close_queue_locked(); /* no thread */
 	pthread_mutex_unlock(&closer.lock);
-	return;
-now: /* no thread or no memory: pay it here */
-	close(fd);
+}
+
+void cow_closer_hold(bool hold)
+{
+	pthread_mutex_lock(&closer.lock);
+	closer.held = hold;
+	if (!hold && (closer.n > 0 || closer.wanted)) {
+		closer.wanted = false;
+		if (closer_start_locked())
+			pthread_cond_signal(&closer.work);
+		else
+			close_queue_locked();
+	}
+	pthread_mutex_unlock(&closer.lock);
 }
 
 void cow_wait_freed(void)
 {
-	bool orphaned;
-
 	pthread_mutex_lock(&closer.lock);
-	orphaned = closer.n > 0 && !closer.started; /* queued before a fork() */
-	pthread_mutex_unlock(&closer.lock);
-	if (orphaned && !closer_start()) {
-		pthread_mutex_lock(&closer.lock);
-		while (closer.n > 0) /* no thread: close them here */
-			close(closer.fds[--closer.n]);
-		pthread_mutex_unlock(&closer.lock);
-	}
-	pthread_mutex_lock(&closer.lock);
+	/* queued while held, or before a fork() took the thread away */
+	if (closer.n > 0 && !closer_start_locked())
+		close_queue_locked();
+	else if (closer.n > 0)
+		pthread_cond_signal(&closer.work);
 	while (closer.n > 0 || closer.busy)
 		pthread_cond_wait(&closer.done, &closer.lock);
 	pthread_mutex_unlock(&closer.lock);

@@ -90,6 +90,11 @@ int cow_remove(int dirfd, const char *name);
 /* Wait until the space of every overlay removed so far is given back. */
 void cow_wait_freed(void);
 
+/* While held, closes are queued and no background thread is started (they
+ * are done on release, or by cow_wait_freed()). The daemon holds it until
+ * it has forked into the background, so that no thread runs across fork(). */
+void cow_closer_hold(bool hold);
+
 /* Does "<name>.overlay" exist in @dirfd? */
 bool cow_exists(int dirfd, const char *name);
 

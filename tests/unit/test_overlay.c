@@ -1382,6 +1382,34 @@ static void test_closer_after_fork(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Held (as the daemon holds it until it has forked), a close waits in the
+ * queue and no thread is started; released, the close is done. And a
+ * cow_wait_freed() while held does the queued closes itself. */
+static void test_closer_hold(void **state)
+{
+	struct fx *fx = *state;
+	int fds0 = count_fds();
+
+	cow_closer_hold(true);
+	fx_disk(fx, MiB, true);
+	assert_int_equal(count_fds(), fds0 + 1);
+	cow_close(fx->ov);
+	fx->ov = NULL;
+	assert_int_equal(count_fds(), fds0 + 1); /* queued, not closed */
+	cow_closer_hold(false);
+	cow_wait_freed();
+	assert_int_equal(count_fds(), fds0);
+
+	cow_closer_hold(true);
+	assert_int_equal(cow_open(fx->dirfd, "disk", &fx->id, &fx->ov), 0);
+	cow_close(fx->ov);
+	fx->ov = NULL;
+	assert_int_equal(count_fds(), fds0 + 1);
+	cow_wait_freed();
+	assert_int_equal(count_fds(), fds0);
+	cow_closer_hold(false);
+}
+
 /* The durable steps in their order: data, fdatasync, rename, folder. */
 static void test_durability_order(void **state)
 {
@@ -1600,6 +1628,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enospc, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_while_open, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_closer_after_fork, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_closer_hold, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_durability_order, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_create_failures, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_local, fx_setup, fx_teardown),
