@@ -1345,6 +1345,18 @@ static void test_remove_while_open(void **state)
 	free(buf);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
+#if !UNDER_TSAN /* see the test list */
 /* Wait for child @pid with a deadline (not a pause: the children here are
  * done in milliseconds) and return its exit status; a hung child is killed
  * and fails the test. Under valgrind, which lacks pidfd_open, a plain wait. */
@@ -1449,6 +1461,7 @@ static void test_closer_hold(void **state)
 	}
 	assert_int_equal(wait_child(pid), 0);
 }
+#endif
 
 /* The durable steps in their order: data, fdatasync, rename, folder. */
 static void test_durability_order(void **state)
@@ -1667,8 +1680,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_full_and_partial, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_while_open, fx_setup, fx_teardown),
+#if !UNDER_TSAN /* ThreadSanitizer cannot start threads in the child of a
+		  * multithreaded fork(); the ASan and valgrind runs have these */
 		cmocka_unit_test_setup_teardown(test_closer_after_fork, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_closer_hold, fx_setup, fx_teardown),
+#endif
 		cmocka_unit_test_setup_teardown(test_durability_order, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_create_failures, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_local, fx_setup, fx_teardown),
