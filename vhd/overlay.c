@@ -158,7 +158,6 @@ static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct c
 /* ---- allocation ---- */
 
 static void close_later(int fd);
-static void closer_start(void);
 
 static void overlay_free(struct cow_overlay *ov)
 {
@@ -177,7 +176,6 @@ static struct cow_overlay *overlay_alloc(uint32_t cluster, const struct cow_iden
 
 	if (!ov)
 		return NULL;
-	closer_start(); /* now, so that no revert waits for it (see below) */
 	ov->rmw_buf = malloc(cluster);
 	if (!ov->rmw_buf)
 		goto out_free;
@@ -462,15 +460,14 @@ void cow_close(struct cow_overlay *ov)
  *    160 000 scattered 64 KiB extents (measured with strace -T on revert).
  * So every overlay descriptor (cow_close(), and the one cow_remove() keeps
  * across the unlink) is queued to one closer thread, and a revert costs the
- * same for any overlay size. The thread is started with the first overlay
- * (closer_start() from overlay_alloc()), not by the revert that needs it: a
- * thread made there was seen to take the revert's CPU, 12-14 ms in 2 of 5
- * reverts. The daemon holds it (cow_closer_hold()) until it has forked into
- * the background, so no thread of ours runs across that fork (ASan's leak
- * check in the child tripped over the parent's thread), then starts it if
- * an overlay was opened meanwhile. It runs at nice 19 so request threads
- * get the CPUs first wherever the kernel can switch. cow_wait_freed() waits
- * until the queue is done.
+ * same for any overlay size. The daemon holds the thread back
+ * (cow_closer_hold()) until it has forked into the background, so that no
+ * thread of ours runs across that fork (ASan's leak check in the child
+ * tripped over the parent's), and starts it right then, not in the revert
+ * that first needs it: a thread made there was seen to take the revert's
+ * CPU, 12-14 ms in 2 of 5 reverts. Elsewhere (tests) the first close starts
+ * it. It runs at nice 19 so request threads get the CPUs first wherever
+ * the kernel can switch. cow_wait_freed() waits until the queue is done.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -480,7 +477,6 @@ static struct {
 	size_t n, cap;
 	bool started, busy;   /* the thread exists / is closing one */
 	bool held;            /* cow_closer_hold(): start no thread */
-	bool wanted;          /* an overlay was opened while held */
 } closer = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
@@ -564,8 +560,6 @@ static bool closer_start_locked(void)
 	pthread_attr_t attr;
 	pthread_t thread;
 
-	if (closer.held)
-		closer.wanted = true;
 	if (closer.started || closer.held)
 		return closer.started;
 	pthread_once(&once, closer_register);
@@ -574,13 +568,6 @@ static bool closer_start_locked(void)
 	closer.started = !pthread_create(&thread, &attr, closer_main, NULL);
 	pthread_attr_destroy(&attr);
 	return closer.started;
-}
-
-static void closer_start(void)
-{
-	pthread_mutex_lock(&closer.lock);
-	closer_start_locked();
-	pthread_mutex_unlock(&closer.lock);
 }
 
 /* No thread to do it (none can be made, or it is held): close the queue
@@ -618,8 +605,7 @@ void cow_closer_hold(bool hold)
 {
 	pthread_mutex_lock(&closer.lock);
 	closer.held = hold;
-	if (!hold && (closer.n > 0 || closer.wanted)) {
-		closer.wanted = false;
+	if (!hold) {
 		if (closer_start_locked())
 			pthread_cond_signal(&closer.work);
 		else

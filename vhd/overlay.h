@@ -82,17 +82,18 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 void cow_close(struct cow_overlay *ov);
 
 /* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
- * The name is gone, durably, on return; its blocks are given back by a
- * background close, so the cost does not grow with the overlay as long as
- * no other descriptor of it stays open (cow_close() it first). */
+ * The name is gone, durably, on return; its blocks are given back in the
+ * background once every descriptor of it is closed (cow_close() of an open
+ * overlay, before or after), so the cost does not grow with the overlay. */
 int cow_remove(int dirfd, const char *name);
 
 /* Wait until the space of every overlay removed so far is given back. */
 void cow_wait_freed(void);
 
 /* While held, closes are queued and no background thread is started (they
- * are done on release, or by cow_wait_freed()). The daemon holds it until
- * it has forked into the background, so that no thread runs across fork(). */
+ * are done on release, or by cow_wait_freed()). Releasing starts the
+ * thread. The daemon holds it until it has forked into the background, so
+ * that no thread runs across fork(), then releases it. */
 void cow_closer_hold(bool hold);
 
 /* Does "<name>.overlay" exist in @dirfd? */
