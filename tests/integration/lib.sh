@@ -278,3 +278,156 @@ random_disk() {
 	head -c "${mib}M" /dev/urandom >"$raw"
 	qemu-img convert -q -f raw -O "$@" "$raw" "$image"
 }
+
+# --- polling a condition with a deadline (t_living.sh, t_upgrade.sh) --------
+# The store is alive (SPEC §2): what the tree shows changes on its own,
+# within a bound. Tests never sleep for it: they poll the condition they
+# expect, with a deadline. Poll intervals are not synchronisation.
+
+# rfs_now_ms: wall-clock milliseconds.
+rfs_now_ms() {
+	local t=${EPOCHREALTIME:-}
+	[ -n "$t" ] || t=$(date +%s.%6N)
+	echo $(( ${t%.*} * 1000 + 10#${t#*.} / 1000 ))
+}
+
+# wait_until SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds
+# (return 0) or SECONDS have passed since the first try (return 1, after
+# one last try at or past the deadline). WAITED is set to the milliseconds
+# it took (or waited in vain), so a check can say "after 1.3 s".
+WAITED=0
+wait_until() {
+	local secs=$1 start now; shift
+	start=$(rfs_now_ms)
+	while :; do
+		now=$(rfs_now_ms)
+		if "$@"; then WAITED=$((now - start)); return 0; fi
+		if [ $((now - start)) -ge $((secs * 1000)) ]; then WAITED=$((now - start)); return 1; fi
+		sleep 0.1
+	done
+}
+
+# stays_true SECONDS COMMAND...: COMMAND keeps succeeding, run every 0.2 s,
+# for SECONDS (first run at once, last run at or past SECONDS). Return 1 at
+# the first failure (STAYED = milliseconds until then). For "nothing
+# changes" promises that only hold if a change that the daemon must notice
+# within a bound (SPEC §2: 5 s) does not show in that time; the window is
+# the bound, not a sleep to let something happen.
+STAYED=0
+stays_true() {
+	local secs=$1 start now; shift
+	start=$(rfs_now_ms)
+	while :; do
+		now=$(rfs_now_ms)
+		if ! "$@"; then STAYED=$((now - start)); return 1; fi
+		if [ $((now - start)) -ge $((secs * 1000)) ]; then STAYED=$((now - start)); return 0; fi
+		sleep 0.2
+	done
+}
+
+# ms_s MS: "1.234 s".
+ms_s() { printf '%d.%03d s' $(($1 / 1000)) $(($1 % 1000)); }
+
+# rfs_nodes MNT: the daemon's live node count (statfs f_files).
+rfs_nodes() { stat -f -c %c "$1"; }
+
+# rfs_forget: make the kernel forget every unused inode and dentry (it then
+# sends FUSE FORGETs, asynchronously).
+rfs_forget() { sync; echo 2 >/proc/sys/vm/drop_caches; }
+
+# nodes_are MNT N: after rfs_forget, the node count is N (poll it with
+# wait_until: the FORGETs arrive asynchronously).
+nodes_are() { rfs_forget; [ "$(rfs_nodes "$1")" = "$2" ]; }
+
+# settled_nodes MNT: the node count once the kernel has forgotten what it
+# does not use: rfs_forget until three reads 0.2 s apart agree (at most
+# 10 s; then the last value). Prints the count.
+settled_nodes() {
+	local a b c start
+	start=$(rfs_now_ms)
+	rfs_forget; a=$(rfs_nodes "$1"); sleep 0.2
+	rfs_forget; b=$(rfs_nodes "$1"); sleep 0.2
+	while :; do
+		rfs_forget; c=$(rfs_nodes "$1")
+		{ [ "$a" = "$b" ] && [ "$b" = "$c" ]; } && break
+		[ $(($(rfs_now_ms) - start)) -lt 10000 ] || break
+		a=$b b=$c
+		sleep 0.2
+	done
+	echo "$c"
+}
+
+# same_bytes [--drop] FILE RAW: FILE (a path, or fd:N for a descriptor the
+# shell holds open, e.g. after "exec 3<IMG") has exactly RAW's size and
+# bytes, read with pread (a descriptor's offset is not moved). --drop first
+# drops FILE's cached pages (posix_fadvise DONTNEED), so the bytes come from
+# the daemon, not from the kernel's page cache. Says where it differs.
+same_bytes() {
+	python3 - "$@" <<'PY'
+import os, sys
+args = sys.argv[1:]
+drop = args[0] == '--drop'
+if drop:
+    args = args[1:]
+src, raw = args
+try:
+    fd = int(src[3:]) if src.startswith('fd:') else os.open(src, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+except OSError as e:
+    sys.exit('%s: %s' % (src, e.strerror))
+fr = os.open(raw, os.O_RDONLY)
+want = os.fstat(fr).st_size
+if size != want:
+    sys.exit('%s: size %d, expected %d' % (src, size, want))
+if drop:
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+off = 0
+while off < want:
+    n = min(1 << 20, want - off)
+    try:
+        got = os.pread(fd, n, off)
+    except OSError as e:
+        sys.exit('%s: read at %d: %s' % (src, off, e.strerror))
+    exp = os.pread(fr, n, off)
+    if got != exp:
+        i = next((i for i in range(min(len(got), len(exp))) if got[i] != exp[i]), min(len(got), len(exp)))
+        sys.exit('%s differs from %s at offset %d' % (src, raw, off + i))
+    off += n
+PY
+}
+
+# --- a replica folder that changes under the mount ---------------------------
+# Tests that change the replica folder $R while it is mounted make every
+# change through these helpers, which make the same change in a shadow
+# folder $SH that no daemon sees; shadow_same then proves that the daemon
+# changed no byte of any replica file (the replica_sums promise, SPEC §7,
+# for a folder that is not constant). Set R, SH and S (a staging folder
+# holding prepared VM folders) first.
+
+# put_vm NAME: copy the prepared VM folder $S/NAME in (cp -r, not atomic:
+# the daemon may see it half copied).
+put_vm() { cp -r "$S/$1" "$R/" && cp -r "$S/$1" "$SH/"; }
+# drop_vm NAME: remove the VM folder.
+drop_vm() { rm -rf "${R:?}/$1" "${SH:?}/$1"; }
+# away_vm NAME / back_vm NAME: move the VM folder out of the replica folder
+# (to $T/away) and back, with rename(2).
+away_vm() { mkdir -p "$T/away" "$T/shaway" && mv "$R/$1" "$T/away/" && mv "$SH/$1" "$T/shaway/"; }
+back_vm() { mv "$T/away/$1" "$R/" && mv "$T/shaway/$1" "$SH/"; }
+# put_file VM NAME SRC: add SRC as VM/NAME, atomically (written as NAME.part,
+# a name the daemon ignores, then renamed).
+put_file() {
+	cp "$3" "$R/$1/$2.part" && cp "$3" "$SH/$1/$2" && mv "$R/$1/$2.part" "$R/$1/$2"
+}
+# new_point VM PARENT CHILD SEED RAW_OUT: a new recovery point: a VHD
+# differencing file CHILD over PARENT (the chain's tip) written by
+# tests/mkvhd.py (new random content in about 70% of its blocks), added
+# atomically like put_file. RAW_OUT: the whole disk at the new point.
+new_point() {
+	python3 "$TOP/tests/mkvhd.py" diff "$R/$1/$2" "$R/$1/$3.part" --seed "$4" --raw-out "$5" >/dev/null &&
+		cp "$R/$1/$3.part" "$SH/$1/$3" && mv "$R/$1/$3.part" "$R/$1/$3"
+}
+# shadow_same DESC: the replica folder's files have the shadow's bytes.
+shadow_same() {
+	check_eq "$1: the replica files' bytes never changed (sha256 of every file = a shadow copy changed the same way)" \
+		"$(replica_sums "$SH")" "$(replica_sums "$R")"
+}
