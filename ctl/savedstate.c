@@ -448,8 +448,8 @@ out_free:
 
 int rfs_saved_load(int dirfd, struct rfs_saved *out)
 {
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0;
 	int fd, ret;
 
 	rfs_saved_init(out);
@@ -539,8 +539,8 @@ static int saved_format(const struct rfs_saved *s, char **out, size_t *out_len)
  */
 int rfs_saved_store(int dirfd, const struct rfs_saved *s)
 {
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0;
 	int fd, ret;
 
 	ret = saved_check(s);
