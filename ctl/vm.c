@@ -41,7 +41,7 @@ struct rfs_vm {
 	pthread_mutex_t cmd_lock;    /* serialises commands */
 	pthread_mutex_t open_lock;   /* guards the fields below it */
 	pthread_cond_t closed;       /* signalled when nopen drops to 0 */
-	struct rfs_saved saved;      /* state and last status, as shown */
+	struct rfs_saved saved;      /* state and last status, as shown (owns its tips) */
 	struct rfs_saved on_disk;    /* cmd_lock; what vm.state holds (has_status false: unknown) */
 	bool saved_unknown;          /* vm.state unreadable: commands get 32771 */
 	bool broken;                 /* a disk cannot be served */
@@ -153,9 +153,7 @@ static void load_state(struct rfs_vm *vm)
 {
 	int dirfd, r;
 
-	vm->saved.state = RFS_STATE_REPLICATING;
-	vm->saved.has_status = false;
-	dirfd = vm_state_dir(vm, false);
+	dirfd = vm_state_dir(vm, false); /* vm->saved: state 3 until loaded */
 	if (dirfd == -ENOENT)
 		return;
 	if (dirfd < 0) {
@@ -164,9 +162,10 @@ static void load_state(struct rfs_vm *vm)
 		return;
 	}
 	r = rfs_saved_load(dirfd, &vm->saved);
-	if (r == 0)
-		vm->on_disk = vm->saved;
-	else if (r != -ENOENT) {
+	if (r == 0) {
+		/* Out of memory leaves on_disk unknown: the next status is stored. */
+		(void)rfs_saved_copy(&vm->on_disk, &vm->saved);
+	} else if (r != -ENOENT) {
 		rfs_log(LOG_ERR, "%s: saved state vm.state cannot be read: %s", vm->name,
 			r == -EBADMSG ? "corrupt content" : strerror(-r));
 		vm->saved_unknown = true;
@@ -223,6 +222,8 @@ int rfs_vm_open(const struct rfs_vm_desc *desc, const struct rfs_vm_config *cfg,
 	pthread_mutex_init(&vm->open_lock, NULL);
 	pthread_cond_init(&vm->closed, NULL);
 	pthread_rwlock_init(&vm->io_lock, NULL);
+	rfs_saved_init(&vm->saved);
+	rfs_saved_init(&vm->on_disk);
 
 	for (size_t i = 0; i < desc->ndisks; i++) {
 		const struct rfs_disk_desc *dd = &desc->disks[i];
@@ -271,6 +272,8 @@ void rfs_vm_close(struct rfs_vm *vm)
 	pthread_cond_destroy(&vm->closed);
 	pthread_mutex_destroy(&vm->open_lock);
 	pthread_mutex_destroy(&vm->cmd_lock);
+	rfs_saved_free(&vm->saved);
+	rfs_saved_free(&vm->on_disk);
 	free(vm->disks);
 	free(vm);
 }
@@ -315,17 +318,19 @@ int rfs_vm_status(struct rfs_vm *vm, char *buf, int size)
 	return len;
 }
 
-/* Show @code as the status, in memory only; returns what is now shown. */
-static struct rfs_saved show_status(struct rfs_vm *vm, enum rfs_result code)
+/* Show @code as the status, in memory only; copy what is now shown into
+ * @shown unless it is NULL (0, or -ENOMEM with @shown initialised). */
+static int show_status(struct rfs_vm *vm, enum rfs_result code, struct rfs_saved *shown)
 {
-	struct rfs_saved s;
+	int r = 0;
 
 	pthread_mutex_lock(&vm->open_lock);
 	vm->saved.has_status = true;
 	vm->saved.status = code;
-	s = vm->saved;
+	if (shown)
+		r = rfs_saved_copy(shown, &vm->saved);
 	pthread_mutex_unlock(&vm->open_lock);
-	return s;
+	return r;
 }
 
 /*
@@ -339,19 +344,23 @@ static void record_status(struct rfs_vm *vm, enum rfs_result code)
 	struct rfs_saved s;
 	int dirfd, r;
 
-	s = show_status(vm, code);
+	rfs_saved_init(&s);
+	r = show_status(vm, code, &s);
 	if (vm->saved_unknown)
-		return;
-	if (vm->on_disk.has_status && vm->on_disk.status == (int)code && vm->on_disk.state == s.state)
-		return; /* the command stored exactly this already */
-	dirfd = vm_state_dir(vm, true);
+		goto out_free;
+	if (r == 0 && vm->on_disk.has_status && vm->on_disk.status == (int)code &&
+	    vm->on_disk.state == s.state)
+		goto out_free; /* the command stored exactly this already */
+	dirfd = r < 0 ? r : vm_state_dir(vm, true);
 	r = dirfd < 0 ? dirfd : rfs_saved_store(dirfd, &s);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (r < 0)
 		rfs_log(LOG_WARNING, "%s: status %d not saved: %s", vm->name, code, strerror(-r));
-	else
-		vm->on_disk = s;
+	else if (rfs_saved_copy(&vm->on_disk, &s) < 0)
+		rfs_saved_free(&vm->on_disk); /* unknown: the next status is stored */
+out_free:
+	rfs_saved_free(&s);
 }
 
 static int lock_commands(struct rfs_vm *vm)
@@ -366,7 +375,7 @@ static int lock_commands(struct rfs_vm *vm)
 void rfs_vm_record(struct rfs_vm *vm, enum rfs_result code)
 {
 	if (lock_commands(vm) != 0) {
-		show_status(vm, code);
+		show_status(vm, code, NULL);
 		return;
 	}
 	record_status(vm, code);
@@ -391,11 +400,17 @@ static struct rfs_outcome outcome_of_errno(int neg_errno)
 /* Store @state with @status as vm.state (durably). Caller holds cmd_lock. */
 static int store_state(struct rfs_vm *vm, int dirfd, enum rfs_state state, enum rfs_result status)
 {
-	struct rfs_saved s = { .state = state, .has_status = true, .status = status };
-	int r = rfs_saved_store(dirfd, &s);
+	struct rfs_saved s;
+	int r;
 
-	if (r == 0)
-		vm->on_disk = s;
+	rfs_saved_init(&s);
+	s.state = state;
+	s.has_status = true;
+	s.status = status;
+	r = rfs_saved_store(dirfd, &s);
+	if (r == 0 && rfs_saved_copy(&vm->on_disk, &s) < 0)
+		rfs_saved_free(&vm->on_disk); /* unknown: the next status is stored */
+	rfs_saved_free(&s);
 	return r;
 }
 
@@ -601,7 +616,7 @@ struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len
 
 	if (lock_commands(vm) != 0) {
 		/* Another command holds the VM: shown, not stored (that is its job). */
-		show_status(vm, RFS_TIMEOUT);
+		show_status(vm, RFS_TIMEOUT, NULL);
 		return outcome_of(RFS_TIMEOUT);
 	}
 	o = run_command(vm, buf, len, authorised);
