@@ -79,3 +79,15 @@ bool rfs_state_writable(enum rfs_state s)
 {
 	return s == RFS_STATE_RECOVERED || s == RFS_STATE_COMMITTED;
 }
+
+enum rfs_state rfs_state_shown(enum rfs_state stored, const struct rfs_vm_facts *f)
+{
+	if (f->saved_unknown || f->broken || f->mismatch)
+		return RFS_STATE_CRITICAL;
+	return stored;
+}
+
+bool rfs_disks_writable(enum rfs_state stored, const struct rfs_vm_facts *f)
+{
+	return !f->saved_unknown && !f->mismatch && rfs_state_writable(stored);
+}

@@ -42,4 +42,23 @@ enum rfs_result rfs_transition(enum rfs_state cur, bool has_overlay, enum rfs_ve
 /* May the disks be written in this state? (5 and 6) */
 bool rfs_state_writable(enum rfs_state s);
 
+/*
+ * What is true of a VM besides its stored state. The shown state and the
+ * disks' mode follow from these and the stored state by the rules below,
+ * so that no other module re-derives them.
+ */
+struct rfs_vm_facts {
+	bool saved_unknown; /* vm.state cannot be read */
+	bool broken;        /* a disk cannot be served */
+	bool mismatch;      /* an overlay belongs to another replica */
+};
+
+/* The state shown: 8 when anything in @f is true, else @stored. */
+enum rfs_state rfs_state_shown(enum rfs_state stored, const struct rfs_vm_facts *f);
+
+/* May the disks be opened for writing: never when vm.state is unknown or an
+ * overlay is mismatched, else as rfs_state_writable(@stored). A broken
+ * disk elsewhere in the VM does not stop the others being written. */
+bool rfs_disks_writable(enum rfs_state stored, const struct rfs_vm_facts *f);
+
 #endif

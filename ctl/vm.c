@@ -1,6 +1,7 @@
-/* SPDX-License-Identifier: GPL-2.0-or-later */
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ctl/vm.c - one replica VM: disks, overlays, saved state, commands.
+ * ctl/vm.c - one replica VM's life cycle: opening its disks at their point,
+ * its saved state, its commands, and the rescans that change its disks.
  * The contract, the crash ordering and the lock order are in vm.h.
  */
 #include "vm.h"
@@ -15,7 +16,6 @@
 #include <unistd.h>
 
 #include "command.h"
-#include "image.h"
 #include "log.h"
 #include "overlay.h"
 #include "savedstate.h"
@@ -23,61 +23,34 @@
 /* How long a command waits for another command of the same VM (32772). */
 #define CMD_LOCK_TIMEOUT_S 30
 
-struct vm_disk {
-	char name[NAME_MAX + 1];     /* shown name, also the overlay's name */
-	struct vhd_image *image;     /* owned; read-only replica chain */
-	char **chain;                /* owned; its files, tip first */
-	size_t chain_len;
-	struct cow_source source;    /* reads @image; the overlay's lower layer */
-	struct cow_overlay *overlay; /* io_lock; NULL unless failed over */
-};
-
 struct rfs_vm {
+	/* immutable after rfs_vm_open() */
 	char name[NAME_MAX + 1];
+	char dir[PATH_MAX];          /* its folder in the replica */
 	struct rfs_vm_config cfg;
-	struct vm_disk *disks;       /* the servable disks only */
-	unsigned ndisks;
+	const struct rfs_backend *be;
+	unsigned refs;               /* atomic */
 
-	pthread_mutex_t cmd_lock;    /* serialises commands */
-	pthread_mutex_t open_lock;   /* guards the fields below it */
+	pthread_mutex_t cmd_lock;    /* serialises commands and refreshes; guards: */
+	struct rfs_saved on_disk;    /* what vm.state holds (has_status false: unknown) */
+	uint64_t fp;                 /* folder fingerprint the disks follow */
+	bool stale;                  /* the folder changed while the disks could not follow */
+	bool reshape;                /* the disk list changed: tell the front end */
+
+	pthread_mutex_t open_lock;   /* guards the fields below */
 	pthread_cond_t closed;       /* signalled when nopen drops to 0 */
-	struct rfs_saved saved;      /* state and last status, as shown (owns its tips) */
-	struct rfs_saved on_disk;    /* cmd_lock; what vm.state holds (has_status false: unknown) */
-	bool saved_unknown;          /* vm.state unreadable: commands get 32771 */
-	bool broken;                 /* a disk cannot be served */
-	bool mismatch;               /* an overlay belongs to another replica */
+	enum rfs_state state;        /* stored state, as shown through the rules */
+	bool has_status;             /* status: the last command's result */
+	enum rfs_result status;
+	struct rfs_vm_facts facts;   /* what else the shown state depends on */
 	bool has_overlay;            /* overlay files exist in the state folder */
+	bool retired;                /* left the tree */
 	unsigned nopen;              /* open files over all disks */
-
-	pthread_rwlock_t io_lock;    /* writer: attaching/detaching overlays */
+	struct rfs_disk **disks;     /* the servable disks, sorted by name */
+	unsigned ndisks;
 };
 
-static void free_paths(char **paths, size_t n)
-{
-	for (size_t k = 0; paths && k < n; k++)
-		free(paths[k]);
-	free(paths);
-}
-
-/* A copy of the @n paths @paths; NULL when out of memory. */
-static char **copy_paths(char *const *paths, size_t n)
-{
-	char **copy = calloc(n, sizeof(*copy));
-
-	for (size_t k = 0; copy && k < n; k++) {
-		copy[k] = strdup(paths[k]);
-		if (!copy[k]) {
-			free_paths(copy, k);
-			return NULL;
-		}
-	}
-	return copy;
-}
-
-static int source_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	return vhd_image_read(ctx, buf, len, off);
-}
+/* --- state folder and saved state ----------------------------------------- */
 
 /* Open STATE/<vm>, creating it when @create. Returns an fd or -errno. */
 static int vm_state_dir(struct rfs_vm *vm, bool create)
@@ -90,31 +63,58 @@ static int vm_state_dir(struct rfs_vm *vm, bool create)
 	return fd < 0 ? -errno : fd;
 }
 
-static void overlay_identity(const struct vm_disk *disk, struct cow_identity *id)
+/* Store @state and @status, and the point (@tips: the disks' current tips;
+ * else none), durably; on success vm.state and on_disk agree. Caller holds
+ * cmd_lock. */
+static int store_saved(struct rfs_vm *vm, int dirfd, enum rfs_state state, enum rfs_result status,
+		       bool tips)
 {
-	struct vhd_image_info info;
+	struct rfs_saved s;
+	int r;
 
-	vhd_image_get_info(disk->image, &info);
-	memset(id, 0, sizeof(*id));
-	memcpy(id->identifier, info.identifier, sizeof(id->identifier));
-	id->virtual_size = info.virtual_size;
-	snprintf(id->disk, sizeof(id->disk), "%s", disk->name);
+	rfs_saved_init(&s);
+	s.state = state;
+	s.has_status = true;
+	s.status = status;
+	for (unsigned d = 0; tips && d < vm->ndisks; d++) {
+		struct cow_identity id;
+		size_t n;
+		char *const *chain = rfs_disk_chain(vm->disks[d], &n);
+
+		rfs_disk_identity(vm->disks[d], &id);
+		r = rfs_saved_set_tip(&s, rfs_disk_name(vm->disks[d]), strrchr(chain[0], '/') + 1,
+				      id.identifier);
+		if (r < 0)
+			goto out_free;
+	}
+	r = rfs_saved_store(dirfd, &s);
+	if (r == 0) {
+		rfs_saved_free(&vm->on_disk);
+		vm->on_disk = s;
+		return 0;
+	}
+out_free:
+	rfs_saved_free(&s);
+	return r;
 }
+
+/* --- overlays --------------------------------------------------------------- */
 
 static void notify_changed(struct rfs_vm *vm, bool content)
 {
 	for (unsigned d = 0; d < vm->ndisks; d++)
-		if (vm->cfg.changed)
-			vm->cfg.changed(vm->cfg.changed_arg, vm, d, content);
+		if (vm->cfg.hooks.changed)
+			vm->cfg.hooks.changed(vm->cfg.hooks.arg, vm, vm->disks[d], content);
 }
 
-/* Close and forget every attached overlay (caller holds io_lock as writer). */
+/* Close and forget every attached overlay. */
 static void detach_overlays(struct rfs_vm *vm)
 {
 	for (unsigned d = 0; d < vm->ndisks; d++) {
-		if (vm->disks[d].overlay)
-			cow_close(vm->disks[d].overlay);
-		vm->disks[d].overlay = NULL;
+		struct cow_overlay *ov = rfs_disk_set_overlay(vm->disks[d], NULL);
+
+		if (ov)
+			cow_close(ov);
 	}
 }
 
@@ -124,11 +124,11 @@ static int remove_overlays(struct rfs_vm *vm, int dirfd)
 	int ret = 0;
 
 	for (unsigned d = 0; d < vm->ndisks; d++) {
-		int r = cow_remove(dirfd, vm->disks[d].name);
+		const char *name = rfs_disk_name(vm->disks[d]);
+		int r = cow_remove(dirfd, name);
 
 		if (r < 0) {
-			rfs_log(LOG_ERR, "%s/%s: cannot remove overlay: %s", vm->name, vm->disks[d].name,
-				strerror(-r));
+			rfs_log(LOG_ERR, "%s/%s: cannot remove overlay: %s", vm->name, name, strerror(-r));
 			if (!ret)
 				ret = r;
 		}
@@ -139,142 +139,302 @@ static int remove_overlays(struct rfs_vm *vm, int dirfd)
 static bool any_overlay_file(struct rfs_vm *vm, int dirfd)
 {
 	for (unsigned d = 0; d < vm->ndisks; d++)
-		if (cow_exists(dirfd, vm->disks[d].name))
+		if (cow_exists(dirfd, rfs_disk_name(vm->disks[d])))
 			return true;
 	return false;
 }
 
-/*
- * Bring the in-memory VM in line with its state folder at mount: load the
- * saved state, attach the overlays of a failed-over VM (checking they belong
- * to this replica), remove overlays a crash left behind in state 3.
- */
-static void load_state(struct rfs_vm *vm)
+/* Attach the overlay of every disk (failed over or committed). A disk whose
+ * overlay cannot be used makes the VM "mismatch" (state 8, revert allowed). */
+static void attach_overlays(struct rfs_vm *vm, int dirfd)
 {
-	int dirfd, r;
-
-	dirfd = vm_state_dir(vm, false); /* vm->saved: state 3 until loaded */
-	if (dirfd == -ENOENT)
-		return;
-	if (dirfd < 0) {
-		rfs_log(LOG_ERR, "%s: cannot open its state folder: %s", vm->name, strerror(-dirfd));
-		vm->saved_unknown = true;
-		return;
-	}
-	r = rfs_saved_load(dirfd, &vm->saved);
-	if (r == 0) {
-		/* Out of memory leaves on_disk unknown: the next status is stored. */
-		(void)rfs_saved_copy(&vm->on_disk, &vm->saved);
-	} else if (r != -ENOENT) {
-		rfs_log(LOG_ERR, "%s: saved state vm.state cannot be read: %s", vm->name,
-			r == -EBADMSG ? "corrupt content" : strerror(-r));
-		vm->saved_unknown = true;
-		vm->has_overlay = any_overlay_file(vm, dirfd);
-		goto out_close;
-	}
-
-	if (vm->saved.state == RFS_STATE_REPLICATING) {
-		/* Overlays (or half-made ".tmp" ones) left by a command a crash
-		 * interrupted: state 3 owns none. Two unlinkat()s per disk. */
-		if (any_overlay_file(vm, dirfd))
-			rfs_log(LOG_INFO, "%s: removing overlays left by an interrupted command", vm->name);
-		remove_overlays(vm, dirfd);
-		goto out_close;
-	}
-
-	/* Failed over (5) or committed (6): every disk must have its overlay. */
-	vm->has_overlay = any_overlay_file(vm, dirfd);
 	for (unsigned d = 0; d < vm->ndisks; d++) {
-		struct vm_disk *disk = &vm->disks[d];
+		struct rfs_disk *disk = vm->disks[d];
+		struct cow_overlay *ov;
 		struct cow_identity id;
+		int r;
 
-		overlay_identity(disk, &id);
-		r = cow_open(dirfd, disk->name, &id, &disk->overlay);
+		rfs_disk_identity(disk, &id);
+		r = cow_open(dirfd, rfs_disk_name(disk), &id, &ov);
 		if (r < 0) {
-			rfs_log(LOG_ERR, "%s/%s: overlay cannot be used: %s", vm->name, disk->name,
+			rfs_log(LOG_ERR, "%s/%s: overlay cannot be used: %s", vm->name, rfs_disk_name(disk),
 				r == -ESTALE ? "the replica disk changed identity or size since the failover"
 				: r == -EUCLEAN ? "corrupt overlay header" : strerror(-r));
-			disk->overlay = NULL;
-			vm->mismatch = true;
+			vm->facts.mismatch = true;
+			continue;
 		}
+		rfs_disk_set_overlay(disk, ov);
 	}
-	if (vm->mismatch)
+	if (vm->facts.mismatch)
 		detach_overlays(vm);
-out_close:
-	close(dirfd);
 }
 
-int rfs_vm_open(const struct rfs_vm_desc *desc, const struct rfs_vm_config *cfg, struct rfs_vm **out)
+/* --- building disks -------------------------------------------------------- */
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/*
+ * The level of @dd's chain a failed-over disk sits on (0 = the tip). From
+ * the saved point when it records one; for a format-1 vm.state, the level
+ * whose identifier the overlay's header records (the migration). -ENOENT
+ * when the point's file is no longer in the chain; -ENODATA for a disk that
+ * the point does not have (it appeared after the failover).
+ */
+static int point_level(struct rfs_vm *vm, int dirfd, const struct rfs_disk_desc *dd, size_t *level)
+{
+	const struct rfs_saved_tip *tip = rfs_saved_find_tip(&vm->on_disk, dd->name);
+	struct cow_identity id;
+	uint8_t file_id[16];
+
+	for (size_t k = 0; tip && k < dd->chain_len; k++) {
+		if (strcmp(base_name(dd->chain[k]), tip->file) == 0) {
+			*level = k;
+			return 0;
+		}
+	}
+	if (!tip && vm->on_disk.ntips > 0)
+		return -ENODATA;
+	if (tip || dirfd < 0 || cow_peek(dirfd, dd->name, &id) < 0)
+		return -ENOENT;
+	for (size_t k = 0; k < dd->chain_len; k++) {
+		if (vm->be->identify(dd->chain[k], file_id) == 0 &&
+		    memcmp(file_id, id.identifier, sizeof(file_id)) == 0) {
+			*level = k;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Open the chain of @dd from @level down. 0, -ENOMEM, or another -errno
+ * (logged) for a disk that cannot be served. */
+static int open_chain(struct rfs_vm *vm, const struct rfs_disk_desc *dd, size_t level, void **img,
+		      uint64_t *sig)
+{
+	char err[512];
+	int r;
+
+	r = vm->be->open((const char *const *)dd->chain + level, dd->chain_len - level,
+			 vm->cfg.max_handles, img, err, sizeof(err));
+	if (r < 0) {
+		rfs_log(LOG_ERR, "%s: disk %s cannot be opened: %s", vm->name, dd->name, err);
+		return r;
+	}
+	*sig = level ? 0 : dd->sig;
+	if (level)
+		rfs_discover_chain_sig(dd->chain + level, dd->chain_len - level, sig);
+	return 0;
+}
+
+static struct rfs_disk *find_disk(struct rfs_vm *vm, const char *name)
+{
+	for (unsigned d = 0; d < vm->ndisks; d++)
+		if (strcmp(rfs_disk_name(vm->disks[d]), name) == 0)
+			return vm->disks[d];
+	return NULL;
+}
+
+/*
+ * Build the disk list from @desc: every disk at its point when @at_point
+ * (failed over), else at its newest level. Disks whose chain is unchanged
+ * (same signature) are kept as they are; changed ones get their new chain,
+ * new ones are made; the rest are retired. @content is set when what an
+ * existing disk reads changed, @shape when the list of names did. Caller
+ * holds open_lock with no file open, or is rfs_vm_open(). 0 or -ENOMEM.
+ */
+static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int dirfd, bool at_point,
+		       bool *content, bool *shape)
+{
+	struct rfs_disk **list = calloc(desc->ndisks ? desc->ndisks : 1, sizeof(*list));
+	unsigned n = 0;
+	bool broken = desc->broken;
+
+	if (!list)
+		return -ENOMEM;
+	for (size_t i = 0; i < desc->ndisks; i++) {
+		const struct rfs_disk_desc *dd = &desc->disks[i];
+		struct rfs_disk *old = find_disk(vm, dd->name);
+		size_t level = 0;
+		uint64_t sig;
+		void *img;
+		int r;
+
+		if (dd->broken || dd->chain_len == 0) {
+			broken = true;
+			continue;
+		}
+		r = at_point ? point_level(vm, dirfd, dd, &level) : 0;
+		if (r == -ENODATA) {
+			__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED); /* shown after revert */
+			continue;
+		}
+		if (level > 0) /* newer points exist: revert moves to them */
+			__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+		if (r < 0) {
+			rfs_log(LOG_ERR, "%s: disk %s: the file of its recovery point is gone", vm->name,
+				dd->name);
+			broken = true;
+			continue;
+		}
+		if (old && rfs_disk_sig(old) != 0 && level == 0 && rfs_disk_sig(old) == dd->sig) {
+			list[n++] = rfs_disk_get(old);
+			continue;
+		}
+		r = open_chain(vm, dd, level, &img, &sig);
+		if (r == -ENOMEM)
+			goto out_nomem;
+		if (r < 0) {
+			broken = true;
+			continue;
+		}
+		if (old) {
+			r = rfs_disk_swap(old, img, dd->chain + level, dd->chain_len - level, sig);
+			if (r == 0) {
+				list[n++] = rfs_disk_get(old);
+				*content = true;
+			}
+		} else {
+			r = rfs_disk_new(dd->name, vm, vm->be, img, dd->chain + level, dd->chain_len - level,
+					 sig, &list[n]);
+			if (r == 0) {
+				n++;
+				*shape = true;
+			}
+		}
+		if (r < 0) {
+			vm->be->close(img);
+			goto out_nomem;
+		}
+	}
+	for (unsigned d = 0; d < vm->ndisks; d++) {
+		bool kept = false;
+
+		for (unsigned k = 0; k < n && !kept; k++)
+			kept = list[k] == vm->disks[d];
+		if (!kept) {
+			rfs_disk_retire(vm->disks[d]);
+			*shape = true;
+		}
+		rfs_disk_put(vm->disks[d]);
+	}
+	free(vm->disks);
+	vm->disks = list;
+	vm->ndisks = n;
+	vm->facts.broken = broken;
+	return 0;
+
+out_nomem:
+	while (n--)
+		rfs_disk_put(list[n]);
+	free(list);
+	return -ENOMEM;
+}
+
+/*
+ * Bring the VM in line with its state folder at open: load the saved state,
+ * open the disks at their point, attach the overlays of a failed-over VM,
+ * migrate a format-1 vm.state, remove overlays a crash left in state 3.
+ */
+static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
+{
+	bool failed_over, content = false, shape = false;
+	int dirfd, r;
+
+	vm->state = RFS_STATE_REPLICATING;
+	dirfd = vm_state_dir(vm, false);
+	if (dirfd < 0 && dirfd != -ENOENT) {
+		rfs_log(LOG_ERR, "%s: cannot open its state folder: %s", vm->name, strerror(-dirfd));
+		vm->facts.saved_unknown = true;
+	}
+	r = dirfd < 0 ? -ENOENT : rfs_saved_load(dirfd, &vm->on_disk);
+	if (r < 0 && r != -ENOENT) {
+		rfs_log(LOG_ERR, "%s: saved state vm.state cannot be read: %s", vm->name,
+			r == -EBADMSG ? "corrupt content" : strerror(-r));
+		vm->facts.saved_unknown = true;
+		rfs_saved_init(&vm->on_disk);
+	}
+	if (r == 0) {
+		vm->state = vm->on_disk.state;
+		vm->has_status = vm->on_disk.has_status;
+		vm->status = vm->on_disk.status;
+	}
+	failed_over = !vm->facts.saved_unknown && vm->state != RFS_STATE_REPLICATING;
+	r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);
+	if (r < 0 || dirfd < 0)
+		goto out;
+	vm->has_overlay = any_overlay_file(vm, dirfd);
+	if (vm->facts.saved_unknown)
+		goto out;
+	if (!failed_over) {
+		/* Overlays (or half-made ".tmp" ones) left by a command a crash
+		 * interrupted: state 3 owns none. */
+		if (vm->has_overlay)
+			rfs_log(LOG_INFO, "%s: removing overlays left by an interrupted command", vm->name);
+		remove_overlays(vm, dirfd);
+		vm->has_overlay = false;
+		goto out;
+	}
+	attach_overlays(vm, dirfd);
+	if (vm->on_disk.version < 2 && !vm->facts.mismatch && !vm->facts.broken) {
+		int s = store_saved(vm, dirfd, vm->on_disk.state, vm->on_disk.status, true);
+
+		rfs_log(s ? LOG_ERR : LOG_INFO, "%s: vm.state %s format 2 (recovery point recorded)",
+			vm->name, s ? "could not be migrated to" : "migrated to");
+	}
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	return r;
+}
+
+int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm_config *cfg,
+		struct rfs_vm **out)
 {
 	struct rfs_vm *vm = calloc(1, sizeof(*vm));
 
 	if (!vm)
 		return -ENOMEM;
-	vm->disks = calloc(desc->ndisks ? desc->ndisks : 1, sizeof(*vm->disks));
-	if (!vm->disks) {
-		free(vm);
-		return -ENOMEM;
-	}
 	snprintf(vm->name, sizeof(vm->name), "%s", desc->name);
+	snprintf(vm->dir, sizeof(vm->dir), "%s", desc->dir);
 	vm->cfg = *cfg;
-	vm->broken = desc->broken;
+	vm->be = cfg->backend ? cfg->backend : &rfs_vhd_backend;
+	vm->refs = 1;
+	vm->fp = fp;
+	rfs_saved_init(&vm->on_disk);
 	pthread_mutex_init(&vm->cmd_lock, NULL);
 	pthread_mutex_init(&vm->open_lock, NULL);
 	pthread_cond_init(&vm->closed, NULL);
-	pthread_rwlock_init(&vm->io_lock, NULL);
-	rfs_saved_init(&vm->saved);
-	rfs_saved_init(&vm->on_disk);
-
-	for (size_t i = 0; i < desc->ndisks; i++) {
-		const struct rfs_disk_desc *dd = &desc->disks[i];
-		struct vm_disk *disk = &vm->disks[vm->ndisks];
-		char err[512];
-		int r;
-
-		if (dd->broken || dd->chain_len == 0) {
-			vm->broken = true;
-			continue;
-		}
-		r = vhd_image_open((const char *const *)dd->chain, dd->chain_len, cfg->max_handles,
-				   &disk->image, err, sizeof(err));
-		if (r < 0) {
-			rfs_log(LOG_ERR, "%s: disk %s cannot be opened: %s", vm->name, dd->name, err);
-			vm->broken = true;
-			continue;
-		}
-		disk->chain = copy_paths(dd->chain, dd->chain_len);
-		if (!disk->chain) {
-			vhd_image_close(disk->image);
-			rfs_vm_close(vm);
-			return -ENOMEM;
-		}
-		disk->chain_len = dd->chain_len;
-		snprintf(disk->name, sizeof(disk->name), "%s", dd->name);
-		disk->source.read = source_read;
-		disk->source.ctx = disk->image;
-		vm->ndisks++;
+	if (load(vm, desc) < 0) {
+		rfs_vm_put(vm);
+		return -ENOMEM;
 	}
-	load_state(vm);
 	*out = vm;
 	return 0;
 }
 
-void rfs_vm_close(struct rfs_vm *vm)
+struct rfs_vm *rfs_vm_get(struct rfs_vm *vm)
 {
-	if (!vm)
+	__atomic_add_fetch(&vm->refs, 1, __ATOMIC_RELAXED);
+	return vm;
+}
+
+void rfs_vm_put(struct rfs_vm *vm)
+{
+	if (!vm || __atomic_sub_fetch(&vm->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	detach_overlays(vm);
-	for (unsigned d = 0; d < vm->ndisks; d++) {
-		vhd_image_close(vm->disks[d].image);
-		free_paths(vm->disks[d].chain, vm->disks[d].chain_len);
-	}
-	pthread_rwlock_destroy(&vm->io_lock);
+	for (unsigned d = 0; d < vm->ndisks; d++)
+		rfs_disk_put(vm->disks[d]);
+	free(vm->disks);
+	rfs_saved_free(&vm->on_disk);
 	pthread_cond_destroy(&vm->closed);
 	pthread_mutex_destroy(&vm->open_lock);
 	pthread_mutex_destroy(&vm->cmd_lock);
-	rfs_saved_free(&vm->saved);
-	rfs_saved_free(&vm->on_disk);
-	free(vm->disks);
 	free(vm);
 }
 
@@ -283,28 +443,26 @@ const char *rfs_vm_name(const struct rfs_vm *vm)
 	return vm->name;
 }
 
-/* May the disks be opened for writing? Caller holds open_lock. */
-static bool disks_writable(const struct rfs_vm *vm)
-{
-	return !vm->saved_unknown && !vm->mismatch && rfs_state_writable(vm->saved.state);
-}
-
-/* The shown state; caller holds open_lock. */
-static enum rfs_state shown_state(const struct rfs_vm *vm)
-{
-	if (vm->saved_unknown || vm->broken || vm->mismatch)
-		return RFS_STATE_CRITICAL;
-	return vm->saved.state;
-}
+/* --- what is shown ----------------------------------------------------------- */
 
 enum rfs_state rfs_vm_state(struct rfs_vm *vm)
 {
 	enum rfs_state s;
 
 	pthread_mutex_lock(&vm->open_lock);
-	s = shown_state(vm);
+	s = rfs_state_shown(vm->state, &vm->facts);
 	pthread_mutex_unlock(&vm->open_lock);
 	return s;
+}
+
+bool rfs_vm_writable(struct rfs_vm *vm)
+{
+	bool w;
+
+	pthread_mutex_lock(&vm->open_lock);
+	w = rfs_disks_writable(vm->state, &vm->facts);
+	pthread_mutex_unlock(&vm->open_lock);
+	return w;
 }
 
 int rfs_vm_status(struct rfs_vm *vm, char *buf, int size)
@@ -312,55 +470,63 @@ int rfs_vm_status(struct rfs_vm *vm, char *buf, int size)
 	int len = 0;
 
 	pthread_mutex_lock(&vm->open_lock);
-	if (vm->saved.has_status)
-		len = rfs_result_format(vm->saved.status, buf, size);
+	if (vm->has_status)
+		len = rfs_result_format(vm->status, buf, size);
 	pthread_mutex_unlock(&vm->open_lock);
 	return len;
 }
 
-/* Show @code as the status, in memory only; copy what is now shown into
- * @shown unless it is NULL (0, or -ENOMEM with @shown initialised). */
-static int show_status(struct rfs_vm *vm, enum rfs_result code, struct rfs_saved *shown)
+/* Show @code as the status, in memory only; returns the stored state. */
+static enum rfs_state show_status(struct rfs_vm *vm, enum rfs_result code)
 {
-	int r = 0;
+	enum rfs_state s;
 
 	pthread_mutex_lock(&vm->open_lock);
-	vm->saved.has_status = true;
-	vm->saved.status = code;
-	if (shown)
-		r = rfs_saved_copy(shown, &vm->saved);
+	vm->has_status = true;
+	vm->status = code;
+	s = vm->state;
 	pthread_mutex_unlock(&vm->open_lock);
-	return r;
+	return s;
 }
 
 /*
- * Show @code as the status and store state + status. Caller holds cmd_lock.
- * A failure to store is logged: the status stays in memory (the command's
- * outcome is already decided). The file is left alone when it is unreadable,
- * so that what is in it can still be inspected.
+ * Show @code as the status and store it with the state. Caller holds
+ * cmd_lock. A failure to store is logged: the status stays in memory (the
+ * command's outcome is already decided). The file is left alone when it is
+ * unreadable, so that what is in it can still be inspected.
  */
 static void record_status(struct rfs_vm *vm, enum rfs_result code)
 {
-	struct rfs_saved s;
+	enum rfs_state state = show_status(vm, code);
 	int dirfd, r;
 
-	rfs_saved_init(&s);
-	r = show_status(vm, code, &s);
-	if (vm->saved_unknown)
-		goto out_free;
-	if (r == 0 && vm->on_disk.has_status && vm->on_disk.status == (int)code &&
-	    vm->on_disk.state == s.state)
-		goto out_free; /* the command stored exactly this already */
-	dirfd = r < 0 ? r : vm_state_dir(vm, true);
-	r = dirfd < 0 ? dirfd : rfs_saved_store(dirfd, &s);
-	if (dirfd >= 0)
+	if (vm->facts.saved_unknown || vm->retired)
+		return;
+	if (vm->on_disk.has_status && vm->on_disk.status == (int)code && vm->on_disk.state == state)
+		return; /* the command stored exactly this already */
+	dirfd = vm_state_dir(vm, true);
+	r = dirfd;
+	if (dirfd >= 0) {
+		struct rfs_saved s;
+
+		rfs_saved_init(&s);
+		r = rfs_saved_copy(&s, &vm->on_disk);
+		if (r == 0) {
+			s.state = state;
+			s.has_status = true;
+			s.status = code;
+			r = rfs_saved_store(dirfd, &s);
+			if (r == 0) {
+				rfs_saved_free(&vm->on_disk);
+				vm->on_disk = s;
+			} else {
+				rfs_saved_free(&s);
+			}
+		}
 		close(dirfd);
+	}
 	if (r < 0)
 		rfs_log(LOG_WARNING, "%s: status %d not saved: %s", vm->name, code, strerror(-r));
-	else if (rfs_saved_copy(&vm->on_disk, &s) < 0)
-		rfs_saved_free(&vm->on_disk); /* unknown: the next status is stored */
-out_free:
-	rfs_saved_free(&s);
 }
 
 static int lock_commands(struct rfs_vm *vm)
@@ -375,12 +541,14 @@ static int lock_commands(struct rfs_vm *vm)
 void rfs_vm_record(struct rfs_vm *vm, enum rfs_result code)
 {
 	if (lock_commands(vm) != 0) {
-		show_status(vm, code, NULL);
+		show_status(vm, code);
 		return;
 	}
 	record_status(vm, code);
 	pthread_mutex_unlock(&vm->cmd_lock);
 }
+
+/* --- commands ----------------------------------------------------------------- */
 
 static struct rfs_outcome outcome_of(enum rfs_result code)
 {
@@ -397,27 +565,10 @@ static struct rfs_outcome outcome_of_errno(int neg_errno)
 	return o;
 }
 
-/* Store @state with @status as vm.state (durably). Caller holds cmd_lock. */
-static int store_state(struct rfs_vm *vm, int dirfd, enum rfs_state state, enum rfs_result status)
-{
-	struct rfs_saved s;
-	int r;
-
-	rfs_saved_init(&s);
-	s.state = state;
-	s.has_status = true;
-	s.status = status;
-	r = rfs_saved_store(dirfd, &s);
-	if (r == 0 && rfs_saved_copy(&vm->on_disk, &s) < 0)
-		rfs_saved_free(&vm->on_disk); /* unknown: the next status is stored */
-	rfs_saved_free(&s);
-	return r;
-}
-
 static void publish_state(struct rfs_vm *vm, enum rfs_state state, bool has_overlay)
 {
 	pthread_mutex_lock(&vm->open_lock);
-	vm->saved.state = state;
+	vm->state = state;
 	vm->has_overlay = has_overlay;
 	pthread_mutex_unlock(&vm->open_lock);
 }
@@ -426,28 +577,30 @@ static void publish_state(struct rfs_vm *vm, enum rfs_state state, bool has_over
  * overlay must not be started over a replica that is gone (32779). */
 static int check_replica_files(struct rfs_vm *vm)
 {
+	char which[PATH_MAX];
+
 	for (unsigned d = 0; d < vm->ndisks; d++) {
-		struct vm_disk *disk = &vm->disks[d];
+		int r = rfs_disk_check_files(vm->disks[d], which, sizeof(which));
 
-		for (size_t k = 0; k < disk->chain_len; k++) {
-			if (access(disk->chain[k], R_OK) < 0) {
-				int r = -errno;
-
-				rfs_log(LOG_ERR, "%s: %s: %s", vm->name, disk->chain[k], strerror(-r));
-				return r;
-			}
+		if (r < 0) {
+			rfs_log(LOG_ERR, "%s: %s: %s", vm->name, which, strerror(-r));
+			return r;
 		}
 	}
 	return 0;
 }
 
-/* failover: new empty overlays, then state 5 (see vm.h for the ordering). */
-static struct rfs_outcome do_failover(struct rfs_vm *vm)
+/* failover: new empty overlays, then state @next with the point (see vm.h
+ * for the ordering). The disk list cannot change meanwhile: refreshes take
+ * cmd_lock too. */
+static struct rfs_outcome do_failover(struct rfs_vm *vm, enum rfs_state next)
 {
 	struct cow_overlay **ovs;
 	unsigned made = 0;
 	int dirfd, r;
 
+	if (vm->ndisks == 0)
+		return outcome_of(RFS_FILE_NOT_FOUND); /* its disk files are gone */
 	r = check_replica_files(vm);
 	if (r < 0)
 		return outcome_of_errno(r);
@@ -464,25 +617,21 @@ static struct rfs_outcome do_failover(struct rfs_vm *vm)
 	for (; made < vm->ndisks; made++) {
 		struct cow_identity id;
 
-		overlay_identity(&vm->disks[made], &id);
-		r = cow_create(dirfd, vm->disks[made].name, &id, &ovs[made]);
+		rfs_disk_identity(vm->disks[made], &id);
+		r = cow_create(dirfd, id.disk, &id, &ovs[made]);
 		if (r < 0) {
-			rfs_log(LOG_ERR, "%s/%s: cannot create overlay: %s", vm->name,
-				vm->disks[made].name, strerror(-r));
+			rfs_log(LOG_ERR, "%s/%s: cannot create overlay: %s", vm->name, id.disk, strerror(-r));
 			goto out_undo;
 		}
 	}
-	r = store_state(vm, dirfd, RFS_STATE_RECOVERED, RFS_OK);
+	r = store_saved(vm, dirfd, next, RFS_OK, true);
 	if (r < 0) {
 		rfs_log(LOG_ERR, "%s: cannot store state: %s", vm->name, strerror(-r));
 		goto out_undo;
 	}
-
-	pthread_rwlock_wrlock(&vm->io_lock);
 	for (unsigned d = 0; d < vm->ndisks; d++)
-		vm->disks[d].overlay = ovs[d];
-	pthread_rwlock_unlock(&vm->io_lock);
-	publish_state(vm, RFS_STATE_RECOVERED, true);
+		rfs_disk_set_overlay(vm->disks[d], ovs[d]);
+	publish_state(vm, next, true);
 	notify_changed(vm, false);
 	close(dirfd);
 	free(ovs);
@@ -518,9 +667,34 @@ static bool wait_unused(struct rfs_vm *vm)
 	return vm->nopen == 0;
 }
 
-/* revert: state 3 first, then the overlays go (see vm.h for the ordering).
- * Holds open_lock throughout so that no file is opened in between. */
-static struct rfs_outcome do_revert(struct rfs_vm *vm)
+/* After a revert: the disks go to the newest point when the folder changed
+ * since they were opened. Caller holds cmd_lock and open_lock, no file is
+ * open and no overlay attached. */
+static void follow_folder(struct rfs_vm *vm)
+{
+	bool content = false, shape = false;
+	struct rfs_vm_desc desc;
+	uint64_t fp;
+
+	if (!vm->cfg.hooks.describe)
+		return;
+	if (!__atomic_load_n(&vm->stale, __ATOMIC_RELAXED) && rfs_discover_fingerprint(vm->dir, &fp) == 0 &&
+	    fp == vm->fp)
+		return;
+	if (vm->cfg.hooks.describe(vm->cfg.hooks.arg, vm->name, &desc, &fp) < 0)
+		return; /* the next rescan tries again */
+	if (build_disks(vm, &desc, -1, false, &content, &shape) == 0) {
+		vm->fp = fp;
+		__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
+		vm->reshape |= shape;
+	}
+	rfs_vm_desc_free(&desc);
+}
+
+/* revert: state @next first, then the overlays go (see vm.h for the
+ * ordering). Holds open_lock throughout so that no file is opened in
+ * between. */
+static struct rfs_outcome do_revert(struct rfs_vm *vm, enum rfs_state next)
 {
 	struct rfs_outcome o = outcome_of(RFS_OK);
 	int dirfd, r;
@@ -533,25 +707,21 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm)
 		o = outcome_of(RFS_IN_USE);
 		goto out_unlock;
 	}
-	r = store_state(vm, dirfd, RFS_STATE_REPLICATING, RFS_OK);
+	r = store_saved(vm, dirfd, next, RFS_OK, false);
 	if (r < 0) {
 		rfs_log(LOG_ERR, "%s: cannot store state: %s", vm->name, strerror(-r));
 		o = outcome_of_errno(r);
 		goto out_unlock;
 	}
-	/* Names first, durably; then the descriptors. Every close is left to
-	 * the background closer (overlay.c: its cost grows with the overlay),
-	 * and queueing them after the folder's fsync keeps that work out of
-	 * this command's own disk waits. A failure to remove leaves strays,
-	 * removed at the next mount. No file is open (wait_unused), so no I/O
-	 * runs on the overlays while they go. */
-	pthread_rwlock_wrlock(&vm->io_lock);
+	/* Names first, durably; then the descriptors, whose close is left to
+	 * the background closer (its cost grows with the overlay). A failure
+	 * to remove leaves strays, removed at the next mount. */
 	remove_overlays(vm, dirfd);
 	detach_overlays(vm);
-	pthread_rwlock_unlock(&vm->io_lock);
-	vm->saved.state = RFS_STATE_REPLICATING;
-	vm->mismatch = false;
+	vm->state = next;
+	vm->facts.mismatch = false;
 	vm->has_overlay = false;
+	follow_folder(vm);
 	notify_changed(vm, true);
 out_unlock:
 	pthread_mutex_unlock(&vm->open_lock);
@@ -559,18 +729,18 @@ out_unlock:
 	return o;
 }
 
-static struct rfs_outcome do_commit(struct rfs_vm *vm)
+static struct rfs_outcome do_commit(struct rfs_vm *vm, enum rfs_state next)
 {
 	int dirfd, r;
 
 	dirfd = vm_state_dir(vm, true);
 	if (dirfd < 0)
 		return outcome_of_errno(dirfd);
-	r = store_state(vm, dirfd, RFS_STATE_COMMITTED, RFS_OK);
+	r = store_saved(vm, dirfd, next, RFS_OK, true);
 	close(dirfd);
 	if (r < 0)
 		return outcome_of_errno(r);
-	publish_state(vm, RFS_STATE_COMMITTED, true);
+	publish_state(vm, next, true);
 	notify_changed(vm, false);
 	return outcome_of(RFS_OK);
 }
@@ -580,20 +750,23 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 	enum rfs_state cur, next;
 	enum rfs_result code;
 	enum rfs_verb verb;
-	bool has_overlay;
+	bool has_overlay, retired;
 
 	if (!authorised)
 		return outcome_of(RFS_ACCESS_DENIED);
 	code = rfs_parse_command(buf, len, &verb);
 	if (code != RFS_OK)
 		return outcome_of(code);
-	if (vm->saved_unknown)
+	if (vm->facts.saved_unknown)
 		return outcome_of(RFS_STATUS_UNKNOWN);
 
 	pthread_mutex_lock(&vm->open_lock);
-	cur = shown_state(vm);
+	cur = rfs_state_shown(vm->state, &vm->facts);
 	has_overlay = vm->has_overlay;
+	retired = vm->retired;
 	pthread_mutex_unlock(&vm->open_lock);
+	if (retired)
+		return outcome_of(RFS_FILE_NOT_FOUND); /* its folder is gone */
 	code = rfs_transition(cur, has_overlay, verb, &next);
 	if (code != RFS_OK)
 		return outcome_of(code);
@@ -601,22 +774,30 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 	rfs_log(LOG_INFO, "%s: %s (state %d -> %d)", vm->name, rfs_verb_name(verb), cur, next);
 	switch (verb) {
 	case RFS_VERB_FAILOVER:
-		return do_failover(vm);
+		return do_failover(vm, next);
 	case RFS_VERB_REVERT:
-		return do_revert(vm);
+		return do_revert(vm, next);
 	case RFS_VERB_COMMIT:
-		return do_commit(vm);
+		return do_commit(vm, next);
 	}
 	return outcome_of(RFS_NOT_SUPPORTED);
+}
+
+/* Tell the front end the disk list changed; caller holds no lock. */
+static void reshaped(struct rfs_vm *vm, bool shape)
+{
+	if (shape && vm->cfg.hooks.reshaped)
+		vm->cfg.hooks.reshaped(vm->cfg.hooks.arg, vm);
 }
 
 struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
 	struct rfs_outcome o;
+	bool shape;
 
 	if (lock_commands(vm) != 0) {
 		/* Another command holds the VM: shown, not stored (that is its job). */
-		show_status(vm, RFS_TIMEOUT, NULL);
+		show_status(vm, RFS_TIMEOUT);
 		return outcome_of(RFS_TIMEOUT);
 	}
 	o = run_command(vm, buf, len, authorised);
@@ -624,120 +805,123 @@ struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len
 		rfs_log(LOG_WARNING, "%s: command refused: %d %s", vm->name, o.code,
 			rfs_result_name(o.code));
 	record_status(vm, o.code);
+	shape = vm->reshape;
+	vm->reshape = false;
 	pthread_mutex_unlock(&vm->cmd_lock);
+	reshaped(vm, shape);
 	return o;
 }
 
-unsigned rfs_vm_ndisks(const struct rfs_vm *vm)
-{
-	return vm->ndisks;
-}
+/* --- disks ------------------------------------------------------------------ */
 
-const char *rfs_vm_disk_name(const struct rfs_vm *vm, unsigned d)
+int rfs_vm_disks(struct rfs_vm *vm, struct rfs_disk ***out, size_t *n)
 {
-	return vm->disks[d].name;
-}
-
-int rfs_vm_disk_attr(struct rfs_vm *vm, unsigned d, struct rfs_disk_attr *attr)
-{
-	struct vm_disk *disk = &vm->disks[d];
-	struct vhd_image_info info;
-	int r;
-
-	r = vhd_image_stat(disk->image, &info);
-	if (r < 0)
-		vhd_image_get_info(disk->image, &info);
-	attr->size = info.virtual_size;
-	attr->allocated = info.allocated_bytes;
-	attr->mtime = info.mtime;
-	attr->ctime = info.ctime;
+	struct rfs_disk **list;
 
 	pthread_mutex_lock(&vm->open_lock);
-	attr->writable = disks_writable(vm);
-	pthread_mutex_unlock(&vm->open_lock);
-
-	pthread_rwlock_rdlock(&vm->io_lock);
-	if (disk->overlay) {
-		uint64_t held;
-		struct timespec mtime;
-		bool written;
-
-		if (cow_stat(disk->overlay, &held, &mtime, &written) == 0) {
-			attr->allocated += held;
-			if (written) {
-				attr->mtime = mtime;
-				attr->ctime = mtime;
-			}
-		}
+	list = calloc(vm->ndisks ? vm->ndisks : 1, sizeof(*list));
+	if (!list) {
+		pthread_mutex_unlock(&vm->open_lock);
+		return -ENOMEM;
 	}
-	pthread_rwlock_unlock(&vm->io_lock);
+	for (unsigned d = 0; d < vm->ndisks; d++)
+		list[d] = rfs_disk_get(vm->disks[d]);
+	*n = vm->retired ? 0 : vm->ndisks;
+	pthread_mutex_unlock(&vm->open_lock);
+	if (*n == 0)
+		for (unsigned d = 0; d < vm->ndisks; d++)
+			rfs_disk_put(list[d]);
+	*out = list;
 	return 0;
 }
 
-uint64_t rfs_vm_disk_size(const struct rfs_vm *vm, unsigned d)
-{
-	struct vhd_image_info info;
-
-	vhd_image_get_info(vm->disks[d].image, &info);
-	return info.virtual_size;
-}
-
-int rfs_vm_disk_open(struct rfs_vm *vm, unsigned d, bool write)
+int rfs_vm_disk_open(struct rfs_vm *vm, struct rfs_disk *d, bool write)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->open_lock);
-	if (write && !disks_writable(vm)) {
+	if (vm->retired || rfs_disk_retired(d))
+		ret = -ESTALE;
+	else if (write && !rfs_disks_writable(vm->state, &vm->facts))
 		ret = -EROFS;
-	} else {
+	else
 		vm->nopen++;
-	}
 	pthread_mutex_unlock(&vm->open_lock);
 	return ret;
 }
 
-void rfs_vm_disk_release(struct rfs_vm *vm, unsigned d)
+void rfs_vm_disk_release(struct rfs_vm *vm, struct rfs_disk *d)
 {
+	bool idle;
+
 	pthread_mutex_lock(&vm->open_lock);
-	if (--vm->nopen == 0)
+	idle = --vm->nopen == 0;
+	if (idle)
 		pthread_cond_broadcast(&vm->closed);
 	pthread_mutex_unlock(&vm->open_lock);
+	/* a change waiting for the files to close: the store tries again */
+	if (idle && __atomic_load_n(&vm->stale, __ATOMIC_RELAXED) && vm->cfg.hooks.idle)
+		vm->cfg.hooks.idle(vm->cfg.hooks.arg, vm);
 }
 
-int rfs_vm_disk_read(struct rfs_vm *vm, unsigned d, void *buf, size_t len, uint64_t off)
-{
-	struct vm_disk *disk = &vm->disks[d];
-	int r;
+/* --- the living store --------------------------------------------------------- */
 
-	pthread_rwlock_rdlock(&vm->io_lock);
-	if (disk->overlay)
-		r = cow_read(disk->overlay, &disk->source, buf, len, off);
-	else
-		r = vhd_image_read(disk->image, buf, len, off);
-	pthread_rwlock_unlock(&vm->io_lock);
-	return r;
+uint64_t rfs_vm_fingerprint(struct rfs_vm *vm)
+{
+	uint64_t fp;
+
+	pthread_mutex_lock(&vm->cmd_lock);
+	fp = vm->fp;
+	pthread_mutex_unlock(&vm->cmd_lock);
+	return fp;
 }
 
-ssize_t rfs_vm_disk_write(struct rfs_vm *vm, unsigned d, const void *buf, size_t len, uint64_t off)
+int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t fp)
 {
-	struct vm_disk *disk = &vm->disks[d];
-	ssize_t r = -EROFS;
-
-	pthread_rwlock_rdlock(&vm->io_lock);
-	if (disk->overlay)
-		r = cow_write(disk->overlay, &disk->source, buf, len, off);
-	pthread_rwlock_unlock(&vm->io_lock);
-	return r;
-}
-
-int rfs_vm_disk_sync(struct rfs_vm *vm, unsigned d, bool datasync)
-{
-	struct vm_disk *disk = &vm->disks[d];
+	bool content = false, shape = false;
 	int r = 0;
 
-	pthread_rwlock_rdlock(&vm->io_lock);
-	if (disk->overlay)
-		r = cow_sync(disk->overlay, datasync);
-	pthread_rwlock_unlock(&vm->io_lock);
+	if (pthread_mutex_trylock(&vm->cmd_lock) != 0)
+		return -EBUSY;
+	pthread_mutex_lock(&vm->open_lock);
+	if (vm->has_overlay || vm->facts.saved_unknown || vm->state != RFS_STATE_REPLICATING) {
+		/* failed over: stays on its point; revert follows the folder */
+		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+		vm->fp = fp;
+	} else if (vm->nopen > 0) {
+		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+		r = -EBUSY;
+	} else {
+		r = build_disks(vm, desc, -1, false, &content, &shape);
+		if (r == 0) {
+			vm->fp = fp;
+			__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
+			if (content)
+				notify_changed(vm, true);
+		}
+	}
+	pthread_mutex_unlock(&vm->open_lock);
+	pthread_mutex_unlock(&vm->cmd_lock);
+	reshaped(vm, shape);
 	return r;
+}
+
+bool rfs_vm_retire(struct rfs_vm *vm)
+{
+	bool gone = false;
+
+	if (pthread_mutex_trylock(&vm->cmd_lock) != 0)
+		return false;
+	pthread_mutex_lock(&vm->open_lock);
+	if (!vm->has_overlay && vm->nopen == 0 && vm->state == RFS_STATE_REPLICATING) {
+		vm->retired = true;
+		for (unsigned d = 0; d < vm->ndisks; d++)
+			rfs_disk_retire(vm->disks[d]);
+		gone = true;
+	} else if (vm->nopen > 0) {
+		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&vm->open_lock);
+	pthread_mutex_unlock(&vm->cmd_lock);
+	return gone;
 }

@@ -1,28 +1,36 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * ctl/vm.h - one replica VM: its disks, its overlays, its failover state,
- * and the execution of the commands written to its control file.
+ * ctl/vm.h - one replica VM's life cycle: its disks (ctl/disk.h), its
+ * saved state, the commands written to its control file, and the changes a
+ * rescan of its folder brings (SPEC §2 "The store is alive", §4, §5).
  *
  * A VM is built from a discovery description (vhd/discover.h). Its disks
- * that can be served are numbered 0..rfs_vm_ndisks()-1; a broken disk is not
+ * that can be served are listed by rfs_vm_disks(); a broken disk is not
  * listed and puts the VM in state 8. State lives in STATE_DIR/<vm>/:
  * "vm.state" (ctl/savedstate.h) and one "<disk>.overlay" per disk while
- * failed over (vhd/overlay.h).
+ * failed over (vhd/overlay.h). Shown state and disk mode are the state
+ * machine's rules (ctl/machine.h) over the stored state and the VM's facts.
+ *
+ * Recovery point: a failed-over VM records in vm.state, per disk, the file
+ * at the tip of its chain; when the VM is opened (mount) its chains are cut
+ * at those files, so a newer point arriving never moves it. A vm.state of
+ * format 1 (no point) is migrated at open: the point is the chain level
+ * whose identifier the overlay's header records, and format 2 is stored.
  *
  * Crash ordering of the commands (each ends in exactly one state):
- *   failover: create every overlay (each durable), then store state 5.
- *             A crash before the store leaves state 3 and stray overlays,
- *             which the next open removes.
+ *   failover: create every overlay (each durable), then store state 5 with
+ *             the point. A crash before the store leaves state 3 and stray
+ *             overlays, which the next open removes.
  *   revert:   store state 3, then remove the overlays. A crash in between
  *             leaves state 3 and stray overlays, removed at the next open.
  *   commit:   store state 6.
  *
- * Locking (order: cmd_lock -> open_lock -> io_lock):
- *   cmd_lock  serialises the commands of this VM (other VMs never wait);
- *   open_lock guards the open-file count and the state the disks are opened
- *             in; a revert holds it while it runs so no open slips in;
- *   io_lock   (rwlock) readers: every read/write/sync; writer: a command
- *             attaching or detaching overlays.
+ * Locking (order: cmd_lock -> open_lock -> a disk's io_lock):
+ *   cmd_lock  serialises the commands and refreshes of this VM;
+ *   open_lock guards the open-file count, the disk list and the state the
+ *             disks are opened in; revert and refresh hold it while they
+ *             run so that no open slips in.
+ * Callbacks are called with no lock of the VM held, except changed().
  */
 #ifndef RFS_CTL_VM_H
 #define RFS_CTL_VM_H
@@ -31,26 +39,38 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include "discover.h"
+#include "disk.h"
 #include "machine.h"
 #include "result.h"
 
 struct rfs_vm;
 
-/* Called with the VM's locks held after a command changed disk @disk: its
- * mode only (@content false: failover, commit) or what it reads as (@content
- * true: revert), so the front end can drop the kernel's caches of it. Must
- * not call back into this VM. */
-typedef void (*rfs_vm_changed_fn)(void *arg, struct rfs_vm *vm, unsigned disk, bool content);
+typedef void (*rfs_vm_changed_fn)(void *arg, struct rfs_vm *vm, struct rfs_disk *d, bool content);
+
+struct rfs_vm_hooks {
+	/* A command changed disk @d's mode (@content false: failover,
+	 * commit) or what it reads (@content true: revert), so that the front
+	 * end drops the kernel's caches of it. Called with the VM's locks
+	 * held: must not call back into this VM. */
+	rfs_vm_changed_fn changed;
+	/* The list of disks changed (a refresh added, removed or moved one). */
+	void (*reshaped)(void *arg, struct rfs_vm *vm);
+	/* The last open file of a VM that has a change waiting closed. */
+	void (*idle)(void *arg, struct rfs_vm *vm);
+	/* Describe the VM's folder as it is now, and its fingerprint
+	 * (rfs_discover_fingerprint). 0 or -errno. */
+	int (*describe)(void *arg, const char *vm, struct rfs_vm_desc *out, uint64_t *fp);
+	void *arg;
+};
 
 struct rfs_vm_config {
 	int state_root_fd;        /* the --state folder */
 	unsigned max_handles;     /* libvhdi handles per disk (parallel readers) */
 	unsigned open_wait_ms;    /* how long revert waits for files being closed */
-	rfs_vm_changed_fn changed;
-	void *changed_arg;
+	const struct rfs_backend *backend; /* NULL: rfs_vhd_backend */
+	struct rfs_vm_hooks hooks;
 };
 
 /* What a command did: the result code, and the errno the write(2) fails with
@@ -60,10 +80,14 @@ struct rfs_outcome {
 	int err;
 };
 
-/* Open the disks of @desc and load the VM's saved state. Never fails for a
- * broken VM (it shows state 8); returns -ENOMEM only. */
-int rfs_vm_open(const struct rfs_vm_desc *desc, const struct rfs_vm_config *cfg, struct rfs_vm **out);
-void rfs_vm_close(struct rfs_vm *vm);
+/* Open the disks of @desc (folder fingerprint @fp) and load the VM's saved
+ * state. Never fails for a broken VM (it shows state 8); returns -ENOMEM
+ * only. The caller holds the one reference. */
+int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm_config *cfg,
+		struct rfs_vm **out);
+struct rfs_vm *rfs_vm_get(struct rfs_vm *vm);
+/* Drop a reference; the last one closes the VM. */
+void rfs_vm_put(struct rfs_vm *vm);
 
 const char *rfs_vm_name(const struct rfs_vm *vm);
 
@@ -81,30 +105,38 @@ struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len
 /* Record a refused attempt (e.g. RFS_ACCESS_DENIED at open) as the status. */
 void rfs_vm_record(struct rfs_vm *vm, enum rfs_result code);
 
-unsigned rfs_vm_ndisks(const struct rfs_vm *vm);
-const char *rfs_vm_disk_name(const struct rfs_vm *vm, unsigned d);
+/* A snapshot of the servable disks, sorted by name, each with a reference
+ * the caller drops (rfs_disk_put) before free(*out). 0 or -ENOMEM. */
+int rfs_vm_disks(struct rfs_vm *vm, struct rfs_disk ***out, size_t *n);
 
-struct rfs_disk_attr {
-	uint64_t size;            /* virtual size */
-	uint64_t allocated;       /* bytes the replica files and overlay hold */
-	struct timespec mtime;    /* the overlay's once written, else the replica's */
-	struct timespec ctime;
-	bool writable;            /* states 5 and 6 */
-};
-int rfs_vm_disk_attr(struct rfs_vm *vm, unsigned d, struct rfs_disk_attr *attr);
+/* May disk files be opened for writing (states 5 and 6)? */
+bool rfs_vm_writable(struct rfs_vm *vm);
 
-/* The virtual size alone (no system call: for the I/O path). */
-uint64_t rfs_vm_disk_size(const struct rfs_vm *vm, unsigned d);
+/* Count an open file of disk @d of @vm. @write: opened for writing (-EROFS
+ * unless failed over); -ESTALE once the disk or VM left the tree. Pair
+ * with rfs_vm_disk_release(). */
+int rfs_vm_disk_open(struct rfs_vm *vm, struct rfs_disk *d, bool write);
+void rfs_vm_disk_release(struct rfs_vm *vm, struct rfs_disk *d);
 
-/* Count an open file of disk @d. @write: opened for writing (-EROFS unless
- * the VM is failed over). Pair with rfs_vm_disk_release(). */
-int rfs_vm_disk_open(struct rfs_vm *vm, unsigned d, bool write);
-void rfs_vm_disk_release(struct rfs_vm *vm, unsigned d);
+/* --- the living store (ctl/store.c) --------------------------------------- */
 
-/* I/O within [0, size): callers clamp. read: 0 or -errno; write: @len or
- * -errno (-EROFS when not failed over); sync: 0 or -errno. */
-int rfs_vm_disk_read(struct rfs_vm *vm, unsigned d, void *buf, size_t len, uint64_t off);
-ssize_t rfs_vm_disk_write(struct rfs_vm *vm, unsigned d, const void *buf, size_t len, uint64_t off);
-int rfs_vm_disk_sync(struct rfs_vm *vm, unsigned d, bool datasync);
+/* The folder fingerprint the VM's disks were last brought in line with. */
+uint64_t rfs_vm_fingerprint(struct rfs_vm *vm);
+
+/*
+ * Bring the disks in line with @desc (its folder's fingerprint @fp): new
+ * disks are added, vanished ones retired, a disk whose chain changed (a new
+ * recovery point, a file whose copy completed) reopened. Only when no disk
+ * file of the VM is open and no overlay exists; a failed-over VM stays on
+ * its point (the change is applied at revert). Returns 0 (done, or nothing
+ * to do), -EBUSY (a file is open or a command runs: try again later; the
+ * idle hook tells when the last file closes), -ENOMEM.
+ */
+int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t fp);
+
+/* The VM's folder is gone. If it holds no overlay and no file is open, the
+ * VM is retired (commands and opens fail from now on) and true is returned:
+ * the caller drops it from the tree. Otherwise false: it stays. */
+bool rfs_vm_retire(struct rfs_vm *vm);
 
 #endif

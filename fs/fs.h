@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fs/fs.h - the FUSE adapter: the tree of SPEC §3 over the VMs of a store.
- * The only code (with fs/main.c) that includes FUSE headers.
+ * fs/ is the only code that includes FUSE headers.
  */
 #ifndef RFS_FS_H
 #define RFS_FS_H
@@ -9,7 +9,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
-#include "vm.h"
+#include "store.h"
 
 struct rfs_fs;
 
@@ -19,19 +19,23 @@ struct rfs_fs_config {
 	gid_t group;
 };
 
-/* An empty filesystem; rfs_fs_build() fills it once the VMs are open (they
- * are opened with this fs as their rfs_fs_disk_changed() argument). */
+/* An empty filesystem (/, vms, ctl). The store is opened with this fs as
+ * the argument of rfs_fs_disk_changed() and rfs_fs_reshaped(), then
+ * attached, which builds the tree. */
 int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out);
-/* Build the inode table over @vms (@nvms, not owned). 0 or -ENOMEM. */
-int rfs_fs_build(struct rfs_fs *fs, struct rfs_vm **vms, size_t nvms);
+int rfs_fs_attach(struct rfs_fs *fs, struct rfs_store *store);
 void rfs_fs_free(struct rfs_fs *fs);
 
 /* The handlers, and the session they answer for (needed to invalidate the
- * kernel's caches when a command changes a disk). */
+ * kernel's caches when the tree or a disk changes). */
 const struct fuse_lowlevel_ops *rfs_fs_ops(void);
 void rfs_fs_set_session(struct rfs_fs *fs, struct fuse_session *se);
 
-/* The vm.h callback: pass it with the fs as argument. */
-void rfs_fs_disk_changed(void *fs, struct rfs_vm *vm, unsigned disk, bool content);
+/* Nodes alive (statfs f_files shows the same). */
+size_t rfs_fs_nodes(struct rfs_fs *fs);
+
+/* Hooks for the store and its VMs: pass them with the fs as argument. */
+void rfs_fs_disk_changed(void *fs, struct rfs_vm *vm, struct rfs_disk *disk, bool content);
+void rfs_fs_reshaped(void *fs);
 
 #endif

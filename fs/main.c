@@ -19,16 +19,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "discover.h"
 #include "fs.h"
 #include "image.h"
 #include "log.h"
 #include "overlay.h"
+#include "store.h"
 #include "version.h"
 
 /* How long revert waits for the kernel's asynchronous RELEASE of files that
  * were closed just before it (see ctl/vm.c, wait_unused). */
 #define OPEN_WAIT_MS 2000
+/* How often the replica folder is rescanned besides inotify's events. */
+#define RESCAN_MS 2000
 
 struct rfs_options {
 	char *replica_dir;
@@ -134,30 +136,39 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-static void close_vms(struct rfs_vm **vms, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		rfs_vm_close(vms[i]);
-	free(vms);
-}
+/* Everything the daemon runs with, from the command line and what it opened. */
+struct daemon {
+	struct fuse_args args;
+	struct rfs_options opts;
+	struct fuse_cmdline_opts cl;
+	char replica[PATH_MAX];
+	char state[PATH_MAX];
+	char *log_path;             /* resolved --log */
+	int state_fd;
+	struct rfs_fs *fs;
+	struct rfs_store *store;
+};
 
-static int serve(struct fuse_args *args, struct fuse_cmdline_opts *cl, struct rfs_fs *fs, bool log_to_file)
+static int serve(struct daemon *dm)
 {
+	struct fuse_cmdline_opts *cl = &dm->cl;
 	struct fuse_session *se;
 	int ret = 1;
 
-	se = fuse_session_new(args, rfs_fs_ops(), sizeof(struct fuse_lowlevel_ops), fs);
+	se = fuse_session_new(&dm->args, rfs_fs_ops(), sizeof(struct fuse_lowlevel_ops), dm->fs);
 	if (!se)
 		return 1;
-	rfs_fs_set_session(fs, se);
+	rfs_fs_set_session(dm->fs, se);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(se, cl->mountpoint) != 0)
 		goto out_remove_handlers;
-	if (!cl->foreground && !log_to_file)
+	if (!cl->foreground && !dm->opts.log_path)
 		rfs_log_open(NULL, true, cl->debug ? LOG_DEBUG : LOG_INFO); /* stderr goes away */
 	fuse_daemonize(cl->foreground);
 	cow_closer_hold(false);
+	if (rfs_store_start(dm->store) < 0)
+		rfs_log(LOG_ERR, "cannot watch %s: new VMs appear only after a remount", dm->replica);
 	rfs_log(LOG_INFO, "mounted on %s (pid %d)", cl->mountpoint, (int)getpid());
 
 	if (cl->singlethread) {
@@ -182,155 +193,149 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *cl, struct rf
 	ret = ret ? 1 : 0;
 	rfs_log(LOG_INFO, "unmounted %s", cl->mountpoint);
 out_unmount:
+	rfs_store_stop(dm->store);
 	fuse_session_unmount(se);
 out_remove_handlers:
 	fuse_remove_signal_handlers(se);
 out_destroy:
-	rfs_fs_set_session(fs, NULL);
+	rfs_fs_set_session(dm->fs, NULL);
 	fuse_session_destroy(se);
 	return ret;
 }
 
-int main(int argc, char *argv[])
+/* Parse: our options, then FUSE's. 0 to go on, 1 to exit with *ret. */
+static int parse(struct daemon *dm, int *ret)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct rfs_options opts = { .handles = 8 };
-	struct fuse_cmdline_opts cl = { 0 };
-	char replica[PATH_MAX], state[PATH_MAX], given[PATH_MAX], fsname[PATH_MAX + 64], *log_path = NULL;
-	struct rfs_store_desc store = { 0 };
-	struct rfs_vm **vms = NULL;
-	struct rfs_fs *fs = NULL;
-	struct rfs_fs_config fcfg;
-	struct rfs_vm_config vcfg;
-	const char *why;
-	int state_fd = -1, ret = 1, r;
-	DIR *d;
-
-	if (fuse_opt_parse(&args, &opts, rfs_opt_table, opt_proc) != 0)
+	*ret = 1;
+	if (fuse_opt_parse(&dm->args, &dm->opts, rfs_opt_table, opt_proc) != 0)
 		return 1;
-	if (opts.show_version) {
+	if (dm->opts.show_version) {
 		printf("replicafs %s\nFUSE library %s, libvhdi %s\n", RFS_VERSION, fuse_pkgversion(),
 		       vhd_lib_version());
-		ret = 0;
-		goto out_args;
+		*ret = 0;
+		return 1;
 	}
-	if (opts.show_help) {
-		usage(argv[0]);
+	if (dm->opts.show_help) {
+		usage(dm->args.argv[0]);
 		printf("FUSE options:\n");
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
-		ret = 0;
-		goto out_args;
+		*ret = 0;
+		return 1;
 	}
-	if (fuse_parse_cmdline(&args, &cl) != 0)
-		goto out_args;
-	if (!opts.replica_dir || !cl.mountpoint) {
+	if (fuse_parse_cmdline(&dm->args, &dm->cl) != 0)
+		return 1;
+	if (!dm->opts.replica_dir || !dm->cl.mountpoint) {
 		fprintf(stderr, "replicafs: missing %s (usage: replicafs [options] REPLICA_DIR MOUNTPOINT)\n",
-			opts.replica_dir ? "MOUNTPOINT" : "REPLICA_DIR");
-		goto out_cmdline;
+			dm->opts.replica_dir ? "MOUNTPOINT" : "REPLICA_DIR");
+		return 1;
 	}
+	return 0;
+}
 
-	/* The paths, before anything is created or mounted. */
-	d = opendir(opts.replica_dir);
-	if (!d) {
-		ret = fail(opts.replica_dir, strerror(errno));
-		goto out_cmdline;
+/* Prepare: check the paths, make the state folder, open the log - before
+ * anything is mounted. 0, or 1 after a one-line error. */
+static int prepare(struct daemon *dm)
+{
+	char given[PATH_MAX];
+	const char *why;
+	DIR *d;
+	int r;
+
+	d = opendir(dm->opts.replica_dir);
+	if (!d || !realpath(dm->opts.replica_dir, dm->replica)) {
+		if (d)
+			closedir(d);
+		return fail(dm->opts.replica_dir, strerror(errno));
 	}
 	closedir(d);
-	if (!realpath(opts.replica_dir, replica)) {
-		ret = fail(opts.replica_dir, strerror(errno));
-		goto out_cmdline;
-	}
-	why = check_mountpoint(cl.mountpoint);
-	if (why) {
-		ret = fail(cl.mountpoint, why);
-		goto out_cmdline;
-	}
-	if (opts.state_dir)
-		r = snprintf(given, sizeof(given), "%s", opts.state_dir);
+	why = check_mountpoint(dm->cl.mountpoint);
+	if (why)
+		return fail(dm->cl.mountpoint, why);
+	if (dm->opts.state_dir)
+		r = snprintf(given, sizeof(given), "%s", dm->opts.state_dir);
 	else
-		r = snprintf(given, sizeof(given), "%.*s/.replicafs", PATH_MAX - 16, replica);
-	if (r >= (int)sizeof(given)) {
-		ret = fail(opts.state_dir, strerror(ENAMETOOLONG));
-		goto out_cmdline;
-	}
+		r = snprintf(given, sizeof(given), "%.*s/.replicafs", PATH_MAX - 16, dm->replica);
+	if (r >= (int)sizeof(given))
+		return fail(given, strerror(ENAMETOOLONG));
 	r = mkdir_p(given);
-	if (r < 0 || !realpath(given, state)) {
-		ret = fail(given, strerror(r < 0 ? -r : errno));
-		goto out_cmdline;
+	if (r < 0 || !realpath(given, dm->state))
+		return fail(given, strerror(r < 0 ? -r : errno));
+	dm->state_fd = open(dm->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dm->state_fd < 0)
+		return fail(dm->state, strerror(errno));
+	if (!dm->opts.log_path) { /* before daemonising: stderr, warnings only unless -f */
+		rfs_log_open(NULL, false, dm->cl.debug ? LOG_DEBUG : dm->cl.foreground ? LOG_INFO : LOG_WARNING);
+		return 0;
 	}
-	state_fd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (state_fd < 0) {
-		ret = fail(state, strerror(errno));
-		goto out_cmdline;
-	}
-	if (!opts.log_path) { /* before daemonising: stderr, warnings only unless -f */
-		rfs_log_open(NULL, false, cl.debug ? LOG_DEBUG : cl.foreground ? LOG_INFO : LOG_WARNING);
-	} else {
-		log_path = realpath(opts.log_path, NULL);
-		r = rfs_log_open(log_path ? log_path : opts.log_path, false, cl.debug ? LOG_DEBUG : LOG_INFO);
-		if (r < 0) {
-			ret = fail(opts.log_path, strerror(-r));
-			goto out_state;
-		}
-	}
+	dm->log_path = realpath(dm->opts.log_path, NULL);
+	r = rfs_log_open(dm->log_path ? dm->log_path : dm->opts.log_path, false,
+			 dm->cl.debug ? LOG_DEBUG : LOG_INFO);
+	return r < 0 ? fail(dm->opts.log_path, strerror(-r)) : 0;
+}
 
-	/* The VMs. Broken ones are logged and shown in state 8. */
-	r = rfs_discover(replica, state, &store);
-	if (r < 0) {
-		ret = fail(replica, strerror(-r));
-		goto out_state;
-	}
-	fcfg.state_root_fd = state_fd;
-	fcfg.owner = getuid();
-	fcfg.group = getgid();
-	if (rfs_fs_new(&fcfg, &fs) < 0)
-		goto out_store;
-	vms = calloc(store.nvms ? store.nvms : 1, sizeof(*vms));
-	if (!vms)
-		goto out_fs;
-	vcfg.state_root_fd = state_fd;
-	vcfg.max_handles = opts.handles; /* 0 means 1 (vhd_image_open) */
-	vcfg.open_wait_ms = OPEN_WAIT_MS;
-	vcfg.changed = rfs_fs_disk_changed;
-	vcfg.changed_arg = fs;
+/* Open: the store (every VM; broken ones are logged and shown in state 8)
+ * and the tree over it. 0, or 1 after a one-line error. */
+static int open_store(struct daemon *dm)
+{
+	struct rfs_fs_config fcfg = { .state_root_fd = dm->state_fd, .owner = getuid(), .group = getgid() };
+	struct rfs_store_config scfg = { 0 };
+	char fsname[PATH_MAX + 64];
+	int r;
+
+	if (rfs_fs_new(&fcfg, &dm->fs) < 0)
+		return fail("replicafs", strerror(ENOMEM));
+	scfg.replica_dir = dm->replica;
+	scfg.state_dir = dm->state;
+	scfg.rescan_ms = RESCAN_MS;
+	scfg.vm.state_root_fd = dm->state_fd;
+	scfg.vm.max_handles = dm->opts.handles; /* 0 means 1 (vhd_image_open) */
+	scfg.vm.open_wait_ms = OPEN_WAIT_MS;
+	scfg.vm.hooks.changed = rfs_fs_disk_changed;
+	scfg.reshaped = rfs_fs_reshaped;
+	scfg.arg = dm->fs;
 	cow_closer_hold(true); /* no thread of ours across fuse_daemonize()'s fork */
-	for (size_t i = 0; i < store.nvms; i++) {
-		if (rfs_vm_open(&store.vms[i], &vcfg, &vms[i]) < 0) {
-			close_vms(vms, i);
-			vms = NULL;
-			fprintf(stderr, "replicafs: out of memory\n");
-			goto out_fs;
-		}
-	}
-	if (rfs_fs_build(fs, vms, store.nvms) < 0) {
-		fprintf(stderr, "replicafs: out of memory\n");
-		goto out_vms;
-	}
-	rfs_log(LOG_INFO, "%zu VM(s) in %s, state in %s", store.nvms, replica, state);
+	r = rfs_store_open(&scfg, &dm->store);
+	if (r < 0)
+		return fail(dm->replica, strerror(-r));
+	if (rfs_fs_attach(dm->fs, dm->store) < 0)
+		return fail("replicafs", strerror(ENOMEM));
+	rfs_log(LOG_INFO, "%zu VM(s) in %s, state in %s", rfs_store_count(dm->store), dm->replica,
+		dm->state);
+	snprintf(fsname, sizeof(fsname), "-ofsname=replicafs:%s,subtype=replicafs", dm->replica);
+	if (fuse_opt_add_arg(&dm->args, fsname) != 0)
+		return fail("replicafs", strerror(ENOMEM));
+	return 0;
+}
 
-	snprintf(fsname, sizeof(fsname), "-ofsname=replicafs:%s,subtype=replicafs", replica);
-	if (fuse_opt_add_arg(&args, fsname) != 0)
-		goto out_vms;
-	ret = serve(&args, &cl, fs, opts.log_path != NULL);
-
-out_vms:
-	close_vms(vms, store.nvms);
-	cow_wait_freed(); /* exit once reverted overlays have given back their space */
-out_fs:
-	rfs_fs_free(fs);
-out_store:
-	rfs_store_desc_free(&store);
-out_state:
-	free(log_path);
-	close(state_fd);
-out_cmdline:
-	free(cl.mountpoint);
-out_args:
-	free(opts.replica_dir);
-	free(opts.state_dir);
-	free(opts.log_path);
-	fuse_opt_free_args(&args);
+static void cleanup(struct daemon *dm)
+{
+	rfs_store_close(dm->store);
+	rfs_fs_free(dm->fs); /* drops the tree's references: the VMs close */
+	cow_wait_freed();    /* exit once reverted overlays have given back their space */
+	free(dm->log_path);
+	if (dm->state_fd >= 0)
+		close(dm->state_fd);
+	free(dm->cl.mountpoint);
+	free(dm->opts.replica_dir);
+	free(dm->opts.state_dir);
+	free(dm->opts.log_path);
+	fuse_opt_free_args(&dm->args);
 	rfs_log_close();
+}
+
+int main(int argc, char *argv[])
+{
+	struct daemon dm = { .args = FUSE_ARGS_INIT(argc, argv), .opts = { .handles = 8 }, .state_fd = -1 };
+	int ret;
+
+	if (parse(&dm, &ret) == 0) {
+		ret = prepare(&dm);
+		if (ret == 0)
+			ret = open_store(&dm);
+		if (ret == 0)
+			ret = serve(&dm);
+	}
+	cleanup(&dm);
 	return ret;
 }

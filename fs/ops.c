@@ -2,17 +2,17 @@
 /*
  * fs/ops.c - the FUSE low-level handlers (SPEC §3).
  *
- * The tree is fixed at mount, so every node lives in one array built once and
- * its inode number is its index + 1; lookups never allocate, FORGET has
- * nothing to free. Layout of the array:
- *   1 /, 2 vms, 3 ctl, then one "vms/<vm>" per VM, one "ctl/<vm>" per VM,
- *   then each VM's disks, then each VM's control, status, state.
- * The children of a folder are contiguous, so a folder is (first, count).
+ * The tree lives in fs/tree.c and follows the store (ctl/store.h): the
+ * store calls rfs_fs_reshaped() when VMs or disks come and go, and the
+ * entries that left are invalidated in the kernel, after the tree's lock
+ * is released. An open disk file keeps its disk in fi->fh, so reads and
+ * writes never touch the tree.
  *
- * Handlers unpack the request, call one vm.h function and reply once.
- * Permissions are decided here (no default_permissions), so that a refused
- * control write can be recorded as 32769 Access Denied: the mounting user and
- * root may open .img and control; everyone may list and read status/state.
+ * Handlers unpack the request, call one vm.h/disk.h function and reply
+ * once. Permissions are decided here (no default_permissions), so that a
+ * refused control write can be recorded as 32769 Access Denied: the
+ * mounting user and root may open .img and control; everyone may list and
+ * read status/state.
  */
 #include "fs.h"
 
@@ -27,34 +27,29 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tree.h"
 
 /* Largest request the kernel sends us (FUSE max_pages = 256). */
 #define RFS_MAX_IO (1024 * 1024)
-/* Attribute/entry cache: the tree is static, ctl files change at any time. */
+/* Entry cache: entries that leave are invalidated; ctl files change at any
+ * time; a disk's attributes change with writes. */
 #define TREE_TIMEOUT 3600.0
+#define DIR_ATTR_TIMEOUT 1.0
 #define DISK_ATTR_TIMEOUT 1.0
 
-enum node_kind { N_DIR, N_DISK, N_CONTROL, N_STATUS, N_STATE };
-
-struct node {
-	enum node_kind kind;
-	const char *name;       /* points into the VM or a literal */
-	fuse_ino_t parent;
-	fuse_ino_t first_child; /* N_DIR: children are [first, first + nchildren) */
-	unsigned nchildren;
-	struct rfs_vm *vm;      /* NULL for /, vms, ctl */
-	unsigned disk;          /* N_DISK */
+struct rfs_fs {
+	struct rfs_fs_config cfg;   /* immutable */
+	struct timespec mounted;    /* immutable */
+	struct tree *tree;
+	struct rfs_store *store;    /* set once by rfs_fs_attach() */
+	struct fuse_session *se;    /* atomic: NULL when not mounted */
 };
 
-struct rfs_fs {
-	struct rfs_fs_config cfg;
-	struct fuse_session *se;
-	struct node *nodes;     /* nodes[ino - 1] */
-	size_t nnodes;
-	struct rfs_vm **vms;
-	size_t nvms;
-	fuse_ino_t *first_disk; /* per VM: inode of its disk 0 */
-	struct timespec mounted;
+/* An open disk file (fi->fh). */
+struct open_disk {
+	enum node_kind kind;        /* N_DISK: first, as in struct ctl_snap */
+	struct rfs_vm *vm;          /* referenced */
+	struct rfs_disk *disk;      /* referenced */
 };
 
 /* --- the tree ----------------------------------------------------------- */
@@ -63,79 +58,13 @@ int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out)
 {
 	struct rfs_fs *fs = calloc(1, sizeof(*fs));
 
-	if (!fs)
+	if (!fs || tree_new(&fs->tree) < 0) {
+		free(fs);
 		return -ENOMEM;
+	}
 	fs->cfg = *cfg;
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
 	*out = fs;
-	return 0;
-}
-
-static struct node *add_node(struct rfs_fs *fs, enum node_kind kind, const char *name, fuse_ino_t parent,
-			     struct rfs_vm *vm)
-{
-	struct node *n = &fs->nodes[fs->nnodes++];
-
-	n->kind = kind;
-	n->name = name;
-	n->parent = parent;
-	n->vm = vm;
-	return n;
-}
-
-int rfs_fs_build(struct rfs_fs *fs, struct rfs_vm **vms, size_t nvms)
-{
-	size_t total = 3 + 2 * nvms + 3 * nvms;
-	fuse_ino_t vmdirs, ctldirs;
-
-	for (size_t i = 0; i < nvms; i++)
-		total += rfs_vm_ndisks(vms[i]);
-	fs->nodes = calloc(total, sizeof(*fs->nodes));
-	fs->first_disk = calloc(nvms ? nvms : 1, sizeof(*fs->first_disk));
-	if (!fs->nodes || !fs->first_disk)
-		return -ENOMEM;
-	fs->vms = vms;
-	fs->nvms = nvms;
-
-	add_node(fs, N_DIR, "/", 1, NULL);
-	add_node(fs, N_DIR, "vms", 1, NULL);
-	add_node(fs, N_DIR, "ctl", 1, NULL);
-	fs->nodes[0].first_child = 2;
-	fs->nodes[0].nchildren = 2;
-
-	vmdirs = fs->nnodes + 1;
-	for (size_t i = 0; i < nvms; i++)
-		add_node(fs, N_DIR, rfs_vm_name(vms[i]), 2, vms[i]);
-	ctldirs = fs->nnodes + 1;
-	for (size_t i = 0; i < nvms; i++)
-		add_node(fs, N_DIR, rfs_vm_name(vms[i]), 3, vms[i]);
-	fs->nodes[1].first_child = vmdirs;
-	fs->nodes[1].nchildren = nvms;
-	fs->nodes[2].first_child = ctldirs;
-	fs->nodes[2].nchildren = nvms;
-
-	for (size_t i = 0; i < nvms; i++) {
-		struct node *dir = &fs->nodes[vmdirs - 1 + i];
-
-		dir->first_child = fs->nnodes + 1;
-		dir->nchildren = rfs_vm_ndisks(vms[i]);
-		fs->first_disk[i] = fs->nnodes + 1;
-		for (unsigned d = 0; d < dir->nchildren; d++) {
-			/* no name: "<disk>.img" is built on demand from the VM */
-			struct node *n = add_node(fs, N_DISK, NULL, vmdirs + i, vms[i]);
-
-			n->disk = d;
-		}
-	}
-	for (size_t i = 0; i < nvms; i++) {
-		struct node *dir = &fs->nodes[ctldirs - 1 + i];
-
-		dir->first_child = fs->nnodes + 1;
-		dir->nchildren = 3;
-		add_node(fs, N_CONTROL, "control", ctldirs + i, vms[i]);
-		add_node(fs, N_STATUS, "status", ctldirs + i, vms[i]);
-		add_node(fs, N_STATE, "state", ctldirs + i, vms[i]);
-	}
 	return 0;
 }
 
@@ -143,29 +72,69 @@ void rfs_fs_free(struct rfs_fs *fs)
 {
 	if (!fs)
 		return;
-	free(fs->nodes);
-	free(fs->first_disk);
+	tree_free(fs->tree);
 	free(fs);
+}
+
+static struct fuse_session *session(struct rfs_fs *fs)
+{
+	return __atomic_load_n(&fs->se, __ATOMIC_ACQUIRE);
 }
 
 void rfs_fs_set_session(struct rfs_fs *fs, struct fuse_session *se)
 {
-	fs->se = se;
+	__atomic_store_n(&fs->se, se, __ATOMIC_RELEASE);
 }
 
-void rfs_fs_disk_changed(void *arg, struct rfs_vm *vm, unsigned disk, bool content)
+/* Bring the tree in line with the store, then tell the kernel which
+ * entries left (no lock held: the kernel may call us meanwhile). */
+static int sync_tree(struct rfs_fs *fs)
+{
+	struct fuse_session *se = session(fs);
+	struct tree_inval *inv;
+	size_t n;
+	int r = tree_sync(fs->tree, fs->store, &inv, &n);
+
+	if (r < 0)
+		rfs_log(LOG_ERR, "tree update: %s", strerror(-r));
+	for (size_t i = 0; se && i < n; i++)
+		fuse_lowlevel_notify_inval_entry(se, inv[i].parent, inv[i].name, strlen(inv[i].name));
+	tree_inval_free(inv, n);
+	return r;
+}
+
+int rfs_fs_attach(struct rfs_fs *fs, struct rfs_store *store)
+{
+	fs->store = store;
+	return sync_tree(fs);
+}
+
+void rfs_fs_reshaped(void *arg)
 {
 	struct rfs_fs *fs = arg;
 
-	if (!fs->se)
+	if (fs->store)
+		sync_tree(fs);
+}
+
+size_t rfs_fs_nodes(struct rfs_fs *fs)
+{
+	return tree_count(fs->tree);
+}
+
+void rfs_fs_disk_changed(void *arg, struct rfs_vm *vm, struct rfs_disk *disk, bool content)
+{
+	struct rfs_fs *fs = arg;
+	struct fuse_session *se = session(fs);
+	fuse_ino_t ino;
+
+	if (!se)
 		return;
-	for (size_t i = 0; i < fs->nvms; i++) {
-		if (fs->vms[i] != vm)
-			continue;
-		/* off < 0: attributes only; (0, 0): attributes and every cached page.
-		 * -ENOENT means the kernel never saw the inode: nothing to drop. */
-		fuse_lowlevel_notify_inval_inode(fs->se, fs->first_disk[i] + disk, content ? 0 : -1, 0);
-	}
+	ino = tree_disk_ino(fs->tree, disk);
+	/* off < 0: attributes only; (0, 0): attributes and every cached page.
+	 * -ENOENT means the kernel never saw the inode: nothing to drop. */
+	if (ino)
+		fuse_lowlevel_notify_inval_inode(se, ino, content ? 0 : -1, 0);
 }
 
 static struct rfs_fs *req_fs(fuse_req_t req)
@@ -173,20 +142,17 @@ static struct rfs_fs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static struct node *get_node(struct rfs_fs *fs, fuse_ino_t ino)
+/* Node @ino, attached: 0, or -ENOENT (none, or it left the tree: to a
+ * user, a file that was removed; never another node's data). */
+static int get_node(struct rfs_fs *fs, fuse_ino_t ino, struct node_info *ni)
 {
-	if (ino < 1 || ino > fs->nnodes)
-		return NULL;
-	return &fs->nodes[ino - 1];
-}
+	int r = tree_get(fs->tree, ino, ni);
 
-/* The name of @n as listed in its folder; @buf holds "<disk>.img". */
-static const char *node_name(const struct node *n, char *buf, size_t size)
-{
-	if (n->kind != N_DISK)
-		return n->name;
-	snprintf(buf, size, "%s.img", rfs_vm_disk_name(n->vm, n->disk));
-	return buf;
+	if (r == 0 && !ni->attached) {
+		node_info_put(ni);
+		r = -ENOENT;
+	}
+	return r;
 }
 
 /*
@@ -195,43 +161,53 @@ static const char *node_name(const struct node *n, char *buf, size_t size)
  * pieces never joins two values (a command may run in between).
  */
 struct ctl_snap {
-	pthread_mutex_t lock; /* reads on one open file may run in parallel */
+	enum node_kind kind;        /* N_STATUS or N_STATE: first, as in struct open_disk */
+	pthread_mutex_t lock;       /* reads on one open file may run in parallel */
+	struct rfs_vm *vm;          /* referenced */
 	int len;
 	char text[128];
 };
 
-static int ctl_text(const struct node *n, char *buf, int size)
+static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 {
-	if (n->kind == N_STATUS)
-		return rfs_vm_status(n->vm, buf, size);
-	return rfs_state_format(rfs_vm_state(n->vm), buf, size);
+	if (kind == N_STATUS)
+		return rfs_vm_status(vm, buf, size);
+	return rfs_state_format(rfs_vm_state(vm), buf, size);
 }
 
-static int fill_attr(struct rfs_fs *fs, fuse_ino_t ino, struct stat *st, double *timeout)
+static bool is_dir_kind(enum node_kind k)
 {
-	struct node *n = get_node(fs, ino);
+	return k == N_DIR || k == N_VMDIR || k == N_CTLDIR;
+}
+
+static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat *st, double *timeout)
+{
 	struct rfs_disk_attr da;
 	char text[128];
+	int r;
 
-	if (!n)
-		return -ENOENT;
 	memset(st, 0, sizeof(*st));
-	st->st_ino = ino;
+	st->st_ino = ni->ino;
 	st->st_uid = fs->cfg.owner;
 	st->st_gid = fs->cfg.group;
 	st->st_nlink = 1;
 	st->st_blksize = 4096;
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted;
-	*timeout = TREE_TIMEOUT;
+	*timeout = 0;
 
-	switch (n->kind) {
+	switch (ni->kind) {
 	case N_DIR:
+	case N_VMDIR:
+	case N_CTLDIR:
 		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 2 + (ino <= 3 ? n->nchildren : 0);
+		st->st_nlink = 2 + (ni->kind == N_DIR ? ni->nchildren : 0);
+		*timeout = DIR_ATTR_TIMEOUT;
 		break;
 	case N_DISK:
-		rfs_vm_disk_attr(n->vm, n->disk, &da);
-		st->st_mode = S_IFREG | (da.writable ? 0600 : 0400);
+		r = rfs_disk_attr(ni->disk, &da);
+		if (r < 0)
+			return r;
+		st->st_mode = S_IFREG | (rfs_vm_writable(ni->vm) ? 0600 : 0400);
 		st->st_size = da.size;
 		st->st_blocks = (da.allocated + 511) / 512;
 		st->st_mtim = st->st_atim = da.mtime;
@@ -240,13 +216,11 @@ static int fill_attr(struct rfs_fs *fs, fuse_ino_t ino, struct stat *st, double 
 		break;
 	case N_CONTROL:
 		st->st_mode = S_IFREG | 0200;
-		*timeout = 0;
 		break;
 	case N_STATUS:
 	case N_STATE:
 		st->st_mode = S_IFREG | 0444;
-		st->st_size = ctl_text(n, text, sizeof(text));
-		*timeout = 0;
+		st->st_size = ctl_text(ni->kind, ni->vm, text, sizeof(text));
 		break;
 	}
 	return 0;
@@ -276,51 +250,61 @@ static void rfs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
 
-static void reply_entry(fuse_req_t req, struct rfs_fs *fs, fuse_ino_t ino)
+static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct rfs_fs *fs = req_fs(req);
 	struct fuse_entry_param e;
+	struct node_info ni = { 0 };
 	double timeout;
-	int r;
+	int r = tree_lookup(fs->tree, parent, name, &ni);
 
-	memset(&e, 0, sizeof(e));
-	r = fill_attr(fs, ino, &e.attr, &timeout);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	e.ino = ino;
-	e.attr_timeout = timeout;
-	e.entry_timeout = TREE_TIMEOUT;
-	fuse_reply_entry(req, &e);
-}
-
-static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct rfs_fs *fs = req_fs(req);
-	struct node *dir = get_node(fs, parent);
-	char buf[NAME_MAX + 8];
-
-	if (!dir || dir->kind != N_DIR) {
-		fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+	memset(&e, 0, sizeof(e));
+	r = fill_attr(fs, &ni, &e.attr, &timeout);
+	node_info_put(&ni);
+	if (r < 0) {
+		tree_forget(fs->tree, ni.ino, 1); /* the kernel will not hold it */
+		fuse_reply_err(req, -r == ESTALE ? ENOENT : -r); /* the disk left meanwhile */
 		return;
 	}
-	for (unsigned i = 0; i < dir->nchildren; i++) {
-		fuse_ino_t ino = dir->first_child + i;
+	e.ino = ni.ino;
+	e.generation = 1; /* inode numbers are never reused within a mount */
+	e.attr_timeout = timeout;
+	e.entry_timeout = TREE_TIMEOUT;
+	if (fuse_reply_entry(req, &e) != 0)
+		tree_forget(fs->tree, ni.ino, 1);
+}
 
-		if (strcmp(node_name(get_node(fs, ino), buf, sizeof(buf)), name) == 0) {
-			reply_entry(req, fs, ino);
-			return;
-		}
-	}
-	fuse_reply_err(req, ENOENT);
+static void rfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	tree_forget(req_fs(req)->tree, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void rfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct rfs_fs *fs = req_fs(req);
+
+	for (size_t i = 0; i < count; i++)
+		tree_forget(fs->tree, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct rfs_fs *fs = req_fs(req);
+	struct node_info ni;
 	struct stat st;
 	double timeout;
-	int r = fill_attr(req_fs(req), ino, &st, &timeout);
+	int r = get_node(fs, ino, &ni);
 
+	if (r == 0) {
+		r = fill_attr(fs, &ni, &st, &timeout);
+		node_info_put(&ni);
+	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -329,162 +313,155 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 /* Only what open(O_TRUNC) and ftruncate to the same size need: a disk keeps
  * its size (EINVAL, or EROFS when read-only), control ignores truncation. */
+static int set_size(struct rfs_fs *fs, fuse_req_t req, const struct node_info *ni, struct stat *attr,
+		    int to_set)
+{
+	if (!trusted(fs, req) || (to_set & ~(FUSE_SET_ATTR_SIZE)))
+		return -EPERM;
+	if (ni->kind == N_CONTROL && attr->st_size == 0)
+		return 0;
+	if (ni->kind != N_DISK)
+		return -EACCES;
+	if (!rfs_vm_writable(ni->vm))
+		return -EROFS;
+	if ((uint64_t)attr->st_size != rfs_disk_size(ni->disk))
+		return -EINVAL;
+	return 0;
+}
+
 static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = req_fs(req);
-	struct node *n = get_node(fs, ino);
-	struct rfs_disk_attr da;
+	struct node_info ni;
+	int r = get_node(fs, ino, &ni);
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
+	if (r == 0) {
+		r = set_size(fs, req, &ni, attr, to_set);
+		node_info_put(&ni);
 	}
-	if (!trusted(fs, req)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (to_set & ~(FUSE_SET_ATTR_SIZE)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (n->kind == N_CONTROL && attr->st_size == 0) {
-		rfs_getattr(req, ino, fi);
-		return;
-	}
-	if (n->kind != N_DISK) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	rfs_vm_disk_attr(n->vm, n->disk, &da);
-	if (!da.writable)
-		fuse_reply_err(req, EROFS);
-	else if ((uint64_t)attr->st_size != da.size)
-		fuse_reply_err(req, EINVAL);
+	if (r < 0)
+		fuse_reply_err(req, -r);
 	else
 		rfs_getattr(req, ino, fi);
 }
 
 static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct rfs_fs *fs = req_fs(req);
-	struct node *dir = get_node(fs, ino);
-	char *buf, namebuf[NAME_MAX + 8];
-	size_t used = 0;
+	char *buf = malloc(size);
+	long used;
 
-	if (!dir || dir->kind != N_DIR) {
-		fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
-		return;
-	}
-	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* Entry k: 0 ".", 1 "..", 2.. the children; d_off of an entry is k + 1. */
-	for (off_t k = off; k < 2 + (off_t)dir->nchildren; k++) {
-		struct stat st = { 0 };
-		const char *name;
-		fuse_ino_t child;
-		size_t len;
-
-		if (k == 0) {
-			name = ".";
-			child = ino;
-		} else if (k == 1) {
-			name = "..";
-			child = dir->parent;
-		} else {
-			child = dir->first_child + (k - 2);
-			name = node_name(get_node(fs, child), namebuf, sizeof(namebuf));
-		}
-		/* readdir gives d_type only: no attributes are computed here */
-		st.st_mode = get_node(fs, child)->kind == N_DIR ? S_IFDIR : S_IFREG;
-		st.st_ino = child;
-		len = fuse_add_direntry(req, buf + used, size - used, name, &st, k + 1);
-		if (len > size - used)
-			break;
-		used += len;
-	}
-	fuse_reply_buf(req, buf, used);
+	used = tree_readdir(req_fs(req)->tree, req, ino, buf, size, off);
+	if (used < 0)
+		fuse_reply_err(req, (int)-used);
+	else
+		fuse_reply_buf(req, buf, (size_t)used);
 	free(buf);
+}
+
+static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, struct fuse_file_info *fi)
+{
+	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct open_disk *od;
+	int r;
+
+	if (!trusted(fs, req))
+		return -EACCES;
+	od = malloc(sizeof(*od));
+	if (!od)
+		return -ENOMEM;
+	r = rfs_vm_disk_open(ni->vm, ni->disk, write);
+	if (r < 0) {
+		free(od);
+		return r;
+	}
+	od->kind = N_DISK;
+	od->vm = ni->vm; /* the references move to the open file */
+	od->disk = ni->disk;
+	ni->vm = NULL;
+	ni->disk = NULL;
+	fi->fh = (uintptr_t)od;
+	/* The page cache stays valid across opens: what changes what a disk
+	 * reads as (revert, a new point) drops it itself. */
+	fi->keep_cache = 1;
+	return 0;
+}
+
+static int open_ctl(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, struct fuse_file_info *fi)
+{
+	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct ctl_snap *snap;
+
+	if (ni->kind == N_CONTROL) {
+		if (!trusted(fs, req)) {
+			rfs_vm_record(ni->vm, RFS_ACCESS_DENIED);
+			return -EACCES;
+		}
+		if (!write)
+			return -EACCES;
+		fi->direct_io = 1;
+		fi->nonseekable = 1;
+		return 0;
+	}
+	if (write)
+		return -EACCES;
+	snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		return -ENOMEM;
+	pthread_mutex_init(&snap->lock, NULL);
+	snap->kind = ni->kind;
+	snap->vm = ni->vm;
+	ni->vm = NULL;
+	snap->len = ctl_text(snap->kind, snap->vm, snap->text, sizeof(snap->text));
+	fi->fh = (uintptr_t)snap;
+	fi->direct_io = 1; /* no page cache: every read reaches us */
+	return 0;
 }
 
 static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = req_fs(req);
-	struct node *n = get_node(fs, ino);
-	int acc = fi->flags & O_ACCMODE;
-	bool write = acc != O_RDONLY;
-	int r;
+	struct node_info ni;
+	int r = get_node(fs, ino, &ni);
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
+	if (r == 0) {
+		if (is_dir_kind(ni.kind))
+			r = -EISDIR;
+		else if (ni.kind == N_DISK)
+			r = open_disk(fs, req, &ni, fi);
+		else
+			r = open_ctl(fs, req, &ni, fi);
+		node_info_put(&ni);
+		if (r == -ESTALE)
+			r = -ENOENT; /* the disk left between lookup and open */
 	}
-	switch (n->kind) {
-	case N_DIR:
-		fuse_reply_err(req, EISDIR);
-		return;
-	case N_DISK:
-		if (!trusted(fs, req)) {
-			fuse_reply_err(req, EACCES);
-			return;
-		}
-		r = rfs_vm_disk_open(n->vm, n->disk, write);
-		if (r < 0) {
-			fuse_reply_err(req, -r);
-			return;
-		}
-		/* The page cache stays valid across opens: a revert, the only
-		 * thing that changes what a disk reads as, drops it itself. */
-		fi->keep_cache = 1;
-		break;
-	case N_CONTROL:
-		if (!trusted(fs, req)) {
-			rfs_vm_record(n->vm, RFS_ACCESS_DENIED);
-			fuse_reply_err(req, EACCES);
-			return;
-		}
-		if (acc == O_RDONLY) {
-			fuse_reply_err(req, EACCES);
-			return;
-		}
-		fi->direct_io = 1;
-		fi->nonseekable = 1;
-		break;
-	case N_STATUS:
-	case N_STATE: {
-		struct ctl_snap *snap;
-
-		if (write) {
-			fuse_reply_err(req, EACCES);
-			return;
-		}
-		snap = calloc(1, sizeof(*snap));
-		if (!snap) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		pthread_mutex_init(&snap->lock, NULL);
-		snap->len = ctl_text(n, snap->text, sizeof(snap->text));
-		fi->fh = (uintptr_t)snap;
-		fi->direct_io = 1; /* no page cache: every read reaches us */
-		break;
-	}
-	}
-	fuse_reply_open(req, fi);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_open(req, fi);
 }
 
+/* The open file's own references go, whether or not its node left (the
+ * kernel may even have forgotten the node already). */
 static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct node *n = get_node(req_fs(req), ino);
+	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
 
-	if (n && n->kind == N_DISK)
-		rfs_vm_disk_release(n->vm, n->disk);
-	if (n && (n->kind == N_STATUS || n->kind == N_STATE) && fi->fh) {
-		struct ctl_snap *snap = (struct ctl_snap *)(uintptr_t)fi->fh;
+	if (kind && *kind == N_DISK) {
+		struct open_disk *od = (struct open_disk *)kind;
 
+		rfs_vm_disk_release(od->vm, od->disk);
+		rfs_disk_put(od->disk);
+		rfs_vm_put(od->vm);
+		free(od);
+	} else if (kind) {
+		struct ctl_snap *snap = (struct ctl_snap *)kind;
+
+		rfs_vm_put(snap->vm);
 		pthread_mutex_destroy(&snap->lock);
 		free(snap);
 	}
@@ -516,9 +493,9 @@ static void *io_buf(void)
 	return buf;
 }
 
-static void read_disk(fuse_req_t req, struct node *n, size_t size, off_t off)
+static void read_disk(fuse_req_t req, struct rfs_disk *disk, size_t size, off_t off)
 {
-	uint64_t disk_size = rfs_vm_disk_size(n->vm, n->disk);
+	uint64_t disk_size = rfs_disk_size(disk);
 	void *buf;
 	int r;
 
@@ -535,100 +512,104 @@ static void read_disk(fuse_req_t req, struct node *n, size_t size, off_t off)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = rfs_vm_disk_read(n->vm, n->disk, buf, size, off);
+	r = rfs_disk_read(disk, buf, size, off);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_buf(req, buf, size);
 }
 
-static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void read_ctl(fuse_req_t req, struct ctl_snap *snap, size_t size, off_t off)
 {
-	struct node *n = get_node(req_fs(req), ino);
 	char text[128];
 	int len;
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	switch (n->kind) {
-	case N_DISK:
-		read_disk(req, n, size, off);
-		return;
-	case N_STATUS:
-	case N_STATE: {
-		struct ctl_snap *snap = (struct ctl_snap *)(uintptr_t)fi->fh;
+	/* Reply from a stack copy: once the kernel has the reply, a RELEASE
+	 * may free @snap before fuse_reply_buf() returns. */
+	pthread_mutex_lock(&snap->lock);
+	if (off == 0)
+		snap->len = ctl_text(snap->kind, snap->vm, snap->text, sizeof(snap->text));
+	len = snap->len;
+	memcpy(text, snap->text, sizeof(text));
+	pthread_mutex_unlock(&snap->lock);
+	if (off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, text + off, (size_t)(len - off) < size ? (size_t)(len - off) : size);
+}
 
-		/* Reply from a stack copy: once the kernel has the reply, a
-		 * RELEASE may free @snap before fuse_reply_buf() returns. */
-		pthread_mutex_lock(&snap->lock);
-		if (off == 0)
-			snap->len = ctl_text(n, snap->text, sizeof(snap->text));
-		len = snap->len;
-		memcpy(text, snap->text, sizeof(text));
-		pthread_mutex_unlock(&snap->lock);
-		if (off >= len)
-			fuse_reply_buf(req, NULL, 0);
+static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
+
+	if (!kind)
+		fuse_reply_err(req, EBADF);
+	else if (*kind == N_DISK)
+		read_disk(req, ((struct open_disk *)kind)->disk, size, off);
+	else
+		read_ctl(req, (struct ctl_snap *)kind, size, off);
+}
+
+static void write_disk(fuse_req_t req, struct rfs_disk *disk, const char *buf, size_t size, off_t off)
+{
+	uint64_t disk_size = rfs_disk_size(disk);
+	ssize_t r;
+
+	if (off < 0 || (uint64_t)off >= disk_size) {
+		if (size)
+			fuse_reply_err(req, ENOSPC); /* past the end of a fixed-size disk */
 		else
-			fuse_reply_buf(req, text + off, (size_t)(len - off) < size ? (size_t)(len - off) : size);
+			fuse_reply_write(req, 0);
 		return;
 	}
-	default:
-		fuse_reply_err(req, EBADF);
+	if (size > disk_size - off)
+		size = disk_size - off; /* a short write at the end of the disk */
+	r = rfs_disk_write(disk, buf, size, off);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, r);
+}
+
+static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size)
+{
+	struct rfs_fs *fs = req_fs(req);
+	struct rfs_outcome o;
+	struct node_info ni;
+	int r = get_node(fs, ino, &ni);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
 	}
+	o = rfs_vm_command(ni.vm, buf, size, trusted(fs, req));
+	node_info_put(&ni);
+	if (o.err)
+		fuse_reply_err(req, o.err);
+	else
+		fuse_reply_write(req, size);
 }
 
 static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	struct rfs_fs *fs = req_fs(req);
-	struct node *n = get_node(fs, ino);
-	struct rfs_outcome o;
-	uint64_t disk_size;
-	ssize_t r;
+	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	switch (n->kind) {
-	case N_CONTROL:
-		o = rfs_vm_command(n->vm, buf, size, trusted(fs, req));
-		if (o.err)
-			fuse_reply_err(req, o.err);
-		else
-			fuse_reply_write(req, size);
-		return;
-	case N_DISK:
-		disk_size = rfs_vm_disk_size(n->vm, n->disk);
-		if (off < 0 || (uint64_t)off >= disk_size) {
-			if (size)
-				fuse_reply_err(req, ENOSPC); /* past the end of a fixed-size disk */
-			else
-				fuse_reply_write(req, 0);
-			return;
-		}
-		if (size > disk_size - off)
-			size = disk_size - off; /* a short write at the end of the disk */
-		r = rfs_vm_disk_write(n->vm, n->disk, buf, size, off);
-		if (r < 0)
-			fuse_reply_err(req, -r);
-		else
-			fuse_reply_write(req, r);
-		return;
-	default:
+	if (kind && *kind == N_DISK)
+		write_disk(req, ((struct open_disk *)kind)->disk, buf, size, off);
+	else if (!kind)
+		write_control(req, ino, buf, size); /* control files carry no fh */
+	else
 		fuse_reply_err(req, EBADF);
-	}
 }
 
 static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct node *n = get_node(req_fs(req), ino);
+	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
 	int r = 0;
 
-	if (n && n->kind == N_DISK)
-		r = rfs_vm_disk_sync(n->vm, n->disk, datasync);
+	if (kind && *kind == N_DISK)
+		r = rfs_disk_sync(((struct open_disk *)kind)->disk, datasync);
 	fuse_reply_err(req, -r);
 }
 
@@ -637,6 +618,8 @@ static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* Free space is the state folder's; f_files is the number of nodes alive
+ * (tests watch it return to its start after nodes left and were forgotten). */
 static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct rfs_fs *fs = req_fs(req);
@@ -646,35 +629,45 @@ static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	sv.f_files = fs->nnodes;
+	sv.f_files = tree_count(fs->tree);
 	sv.f_ffree = 0;
 	sv.f_favail = 0;
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }
 
-static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+/* What open() would answer for @mask. */
+static int access_of(struct rfs_fs *fs, fuse_req_t req, const struct node_info *ni, int mask)
 {
-	struct rfs_fs *fs = req_fs(req);
-	struct node *n = get_node(fs, ino);
 	bool owner = trusted(fs, req);
 	struct stat st;
 	double timeout;
 	unsigned bits;
-	int r = fill_attr(fs, ino, &st, &timeout);
+	int r = fill_attr(fs, ni, &st, &timeout);
 
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
+	if (r < 0)
+		return r;
 	bits = owner ? (st.st_mode >> 6) & 7 : st.st_mode & 7;
 	if (fuse_req_ctx(req)->uid == 0)
 		bits |= S_ISDIR(st.st_mode) ? 5 : 4; /* root reads anything it may open */
-	if (n->kind == N_DISK && owner && (mask & W_OK) && !(bits & 2))
-		r = EROFS; /* read-only until failover, as a read-only mount says */
-	else if (mask & ~bits & 7)
-		r = EACCES;
-	fuse_reply_err(req, r);
+	if (ni->kind == N_DISK && owner && (mask & W_OK) && !(bits & 2))
+		return -EROFS; /* read-only until failover, as a read-only mount says */
+	if (mask & ~bits & 7)
+		return -EACCES;
+	return 0;
+}
+
+static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct rfs_fs *fs = req_fs(req);
+	struct node_info ni;
+	int r = get_node(fs, ino, &ni);
+
+	if (r == 0) {
+		r = access_of(fs, req, &ni, mask);
+		node_info_put(&ni);
+	}
+	fuse_reply_err(req, -r);
 }
 
 /* The tree's shape is fixed. */
@@ -729,6 +722,8 @@ static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 static const struct fuse_lowlevel_ops rfs_ops = {
 	.init = rfs_init,
 	.lookup = rfs_lookup,
+	.forget = rfs_forget,
+	.forget_multi = rfs_forget_multi,
 	.getattr = rfs_getattr,
 	.setattr = rfs_setattr,
 	.readdir = rfs_readdir,

@@ -18,6 +18,7 @@
  * full name, which is unique in the folder.
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -64,11 +65,6 @@ static size_t disk_ext_len(const char *name)
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_vm(const void *a, const void *b)
-{
-	return strcmp(((const struct rfs_vm_desc *)a)->name, ((const struct rfs_vm_desc *)b)->name);
 }
 
 static int cmp_disk(const void *a, const void *b)
@@ -360,6 +356,8 @@ static int scan_vm(struct rfs_vm_desc *vm)
 		goto out_free_files;
 	if (vm->ndisks)
 		qsort(vm->disks, vm->ndisks, sizeof(*vm->disks), cmp_disk);
+	for (size_t i = 0; i < vm->ndisks; i++)
+		rfs_discover_chain_sig(vm->disks[i].chain, vm->disks[i].chain_len, &vm->disks[i].sig);
 	ret = 0;
 out_free_files:
 	free(files);
@@ -380,50 +378,167 @@ static bool is_state_dir(const char *path, const char *state_dir, const struct s
 	return strcmp(path, state_dir) == 0;
 }
 
+int rfs_discover_vms_dir(const char *replica_dir, char *out, size_t size)
+{
+	char root[PATH_MAX];
+	struct stat st;
+
+	if (!realpath(replica_dir, root))
+		return -errno;
+	if (snprintf(out, size, "%s/%s", root, HYPERV_SUBDIR) >= (int)size)
+		return -ENAMETOOLONG;
+	if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+		snprintf(out, size, "%s", root);
+	return 0;
+}
+
+int rfs_discover_list(const char *vms_dir, const char *state_dir, char ***names, size_t *count)
+{
+	struct stat state_st;
+	const struct stat *state_stp = NULL;
+	char path[PATH_MAX];
+	size_t kept = 0;
+	int ret;
+
+	*names = NULL;
+	*count = 0;
+	ret = list_dir(vms_dir, want_vm_dir, names, count);
+	if (ret)
+		return ret;
+	if (state_dir && stat(state_dir, &state_st) == 0)
+		state_stp = &state_st;
+	for (size_t i = 0; i < *count; i++) {
+		char *name = (*names)[i];
+
+		if (snprintf(path, sizeof(path), "%s/%s", vms_dir, name) >= (int)sizeof(path)) {
+			rfs_log(LOG_ERR, "%s/%s: path too long, skipped", vms_dir, name);
+			free(name);
+			continue;
+		}
+		if (is_state_dir(path, state_dir, state_stp)) {
+			free(name);
+			continue;
+		}
+		(*names)[kept++] = name;
+	}
+	*count = kept;
+	return 0;
+}
+
+void rfs_discover_list_free(char **names, size_t n)
+{
+	free_names(names, n);
+}
+
+int rfs_discover_vm(const char *vms_dir, const char *name, struct rfs_vm_desc *vm)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	if (snprintf(vm->dir, sizeof(vm->dir), "%s/%s", vms_dir, name) >= (int)sizeof(vm->dir))
+		return -ENAMETOOLONG;
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	ret = scan_vm(vm);
+	if (ret)
+		rfs_vm_desc_free(vm);
+	return ret;
+}
+
+void rfs_vm_desc_free(struct rfs_vm_desc *vm)
+{
+	for (size_t j = 0; j < vm->ndisks; j++)
+		disk_free(&vm->disks[j]);
+	free(vm->disks);
+	vm->disks = NULL;
+	vm->ndisks = 0;
+}
+
+/* FNV-1a, 64 bits: a change detector, not a checksum against an adversary. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t hash_stat(uint64_t h, const char *name, const struct stat *st)
+{
+	h = fnv1a(h, name, strlen(name) + 1);
+	h = fnv1a(h, &st->st_dev, sizeof(st->st_dev));
+	h = fnv1a(h, &st->st_ino, sizeof(st->st_ino));
+	h = fnv1a(h, &st->st_size, sizeof(st->st_size));
+	h = fnv1a(h, &st->st_mtim, sizeof(st->st_mtim));
+	return fnv1a(h, &st->st_ctim, sizeof(st->st_ctim));
+}
+
+int rfs_discover_fingerprint(const char *dir, uint64_t *fp)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	char **names = NULL;
+	size_t n = 0;
+	int dfd, ret;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	ret = list_dir(dir, want_disk_file, &names, &n);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		struct stat st;
+
+		if (fstatat(dfd, names[i], &st, 0) < 0)
+			memset(&st, 0, sizeof(st)); /* gone meanwhile: still a change */
+		h = hash_stat(h, names[i], &st);
+	}
+	free_names(names, n);
+	close(dfd);
+	*fp = h;
+	return ret;
+}
+
+int rfs_discover_chain_sig(char *const *chain, size_t n, uint64_t *sig)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+
+		if (stat(chain[i], &st) < 0)
+			return -errno;
+		h = hash_stat(h, chain[i], &st);
+	}
+	*sig = h;
+	return 0;
+}
+
 int rfs_discover(const char *replica_dir, const char *state_dir, struct rfs_store_desc *out)
 {
-	char root[PATH_MAX], vms_dir[PATH_MAX + sizeof(HYPERV_SUBDIR) + 1];
-	struct stat st, state_st;
-	const struct stat *state_stp = NULL;
+	char vms_dir[PATH_MAX + sizeof(HYPERV_SUBDIR) + 1];
 	char **names = NULL;
 	size_t n = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (!realpath(replica_dir, root))
-		return -errno;
-	snprintf(vms_dir, sizeof(vms_dir), "%s/%s", root, HYPERV_SUBDIR);
-	if (stat(vms_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-		snprintf(vms_dir, sizeof(vms_dir), "%s", root);
-	ret = list_dir(vms_dir, want_vm_dir, &names, &n);
+	ret = rfs_discover_vms_dir(replica_dir, vms_dir, sizeof(vms_dir));
 	if (ret)
 		return ret;
-	if (state_dir && stat(state_dir, &state_st) == 0)
-		state_stp = &state_st;
-
+	ret = rfs_discover_list(vms_dir, state_dir, &names, &n);
+	if (ret)
+		return ret;
 	out->vms = calloc(n ? n : 1, sizeof(*out->vms));
 	if (!out->vms) {
 		ret = -ENOMEM;
 		goto out_free_names;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct rfs_vm_desc *vm = &out->vms[out->nvms];
-
-		if (snprintf(vm->dir, sizeof(vm->dir), "%s/%s", vms_dir, names[i]) >=
-		    (int)sizeof(vm->dir)) {
-			rfs_log(LOG_ERR, "%s/%s: path too long, skipped", vms_dir, names[i]);
+		ret = rfs_discover_vm(vms_dir, names[i], &out->vms[out->nvms]);
+		if (ret == -ENAMETOOLONG)
 			continue;
-		}
-		if (is_state_dir(vm->dir, state_dir, state_stp))
-			continue;
-		snprintf(vm->name, sizeof(vm->name), "%s", names[i]);
-		out->nvms++;
-		ret = scan_vm(vm);
 		if (ret)
 			goto out_free_store;
+		out->nvms++;
 	}
-	if (out->nvms)
-		qsort(out->vms, out->nvms, sizeof(*out->vms), cmp_vm);
 	free_names(names, n);
 	return 0;
 
@@ -436,11 +551,8 @@ out_free_names:
 
 void rfs_store_desc_free(struct rfs_store_desc *store)
 {
-	for (size_t i = 0; i < store->nvms; i++) {
-		for (size_t j = 0; j < store->vms[i].ndisks; j++)
-			disk_free(&store->vms[i].disks[j]);
-		free(store->vms[i].disks);
-	}
+	for (size_t i = 0; i < store->nvms; i++)
+		rfs_vm_desc_free(&store->vms[i]);
 	free(store->vms);
 	memset(store, 0, sizeof(*store));
 }

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rfs_disk_desc {
 	char name[NAME_MAX + 1]; /* shown name without ".img": "sys" or "sys.vhdx" */
@@ -25,6 +26,7 @@ struct rfs_disk_desc {
 	char **chain;            /* absolute paths, tip first, base last */
 	bool broken;             /* cannot be served: see reason */
 	char reason[512];        /* "<file>: <why>" when broken */
+	uint64_t sig;            /* rfs_discover_chain_sig() of the chain; 0 if a file is gone */
 };
 
 struct rfs_vm_desc {
@@ -49,5 +51,30 @@ struct rfs_store_desc {
  */
 int rfs_discover(const char *replica_dir, const char *state_dir, struct rfs_store_desc *out);
 void rfs_store_desc_free(struct rfs_store_desc *store);
+
+/*
+ * The parts of rfs_discover(), for a store that is rescanned while mounted.
+ *
+ * rfs_discover_vms_dir: the folder holding the VM folders ("REPLICA_DIR/
+ * Hyper-V Replica/Virtual hard disks" when it exists, else REPLICA_DIR),
+ * resolved again at every call since the layout may appear later.
+ * rfs_discover_list: the VM folder names in it, sorted, without hidden ones
+ * and without @state_dir. rfs_discover_vm: scan one VM folder (0 or -errno:
+ * -ENOMEM, -ENAMETOOLONG; a broken VM is not an error).
+ */
+int rfs_discover_vms_dir(const char *replica_dir, char *out, size_t size);
+int rfs_discover_list(const char *vms_dir, const char *state_dir, char ***names, size_t *count);
+void rfs_discover_list_free(char **names, size_t n);
+int rfs_discover_vm(const char *vms_dir, const char *name, struct rfs_vm_desc *out);
+void rfs_vm_desc_free(struct rfs_vm_desc *vm);
+
+/*
+ * Change detectors, from stat(2) only (no file is opened): a hash of the
+ * name, device, inode, size, mtime and ctime of every disk file in folder
+ * @dir (a file being copied in changes it at every write), and of the files
+ * of one chain. 0 or -errno (-ENOENT: the folder or a file is gone).
+ */
+int rfs_discover_fingerprint(const char *dir, uint64_t *fp);
+int rfs_discover_chain_sig(char *const *chain, size_t n, uint64_t *sig);
 
 #endif

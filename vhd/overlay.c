@@ -445,6 +445,26 @@ out_close:
 	return err;
 }
 
+int cow_peek(int dirfd, const char *name, struct cow_identity *out)
+{
+	char path[NAME_MAX + 1];
+	uint8_t hdr[COW_HDR_SIZE];
+	uint32_t cluster;
+	int fd, err;
+
+	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
+	if (err)
+		return err;
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
+	if (!err && header_decode(hdr, &cluster, out))
+		err = -EUCLEAN;
+	close(fd);
+	return err;
+}
+
 void cow_close(struct cow_overlay *ov)
 {
 	if (ov)

@@ -76,6 +76,10 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
  */
 int cow_open(int dirfd, const char *name, const struct cow_identity *expect, struct cow_overlay **out);
 
+/* The identity recorded in the header of "<name>.overlay" (opened
+ * read-only, nothing else checked). -ENOENT, -EUCLEAN (corrupt header). */
+int cow_peek(int dirfd, const char *name, struct cow_identity *out);
+
 /* Close the overlay (no implicit sync: durability is cow_sync()'s). Its
  * descriptor is closed on a background thread, whose cost grows with the
  * overlay on ext4 (see overlay.c); cow_wait_freed() waits for it. */

@@ -179,6 +179,10 @@ PY
 # gets EINVAL ("not a VHD/VHDX image" in the log): the check below fails
 # until the daemon opens new handles from its open descriptor (or reports
 # ENOENT). A truncated file gives EIO where data is missing.
+# The disks are held open while their files change: a disk never changes
+# under an open file (SPEC §2), so these reads go to the images the daemon
+# opened; once closed, a rescan takes the changes in (checked below).
+exec 7<"$M/vms/victim-del/d.img" 8<"$M/vms/victim-trunc-vhdx/d.img" 9<"$M/vms/victim-trunc-vhd/d.img"
 rm "$R/victim-del/d.vhdx"
 truncate -s $(($(stat -c %s "$R/victim-trunc-vhdx/d.vhdx") / 2)) "$R/victim-trunc-vhdx/d.vhdx"
 truncate -s 4M "$R/victim-trunc-vhd/d.vhd"
@@ -192,6 +196,10 @@ for v in victim-del victim-trunc-vhdx victim-trunc-vhd; do
 	check "$v: exact, or EIO/ENOENT only ($out)" grep -Eqx "exact|((EIO|ENOENT) ?)+" <<<"$out"
 	check "$v: daemon still alive" alive "$pid"
 done
+exec 7<&- 8<&- 9<&-
+check "victim-del: once closed, its deleted disk leaves within 5 s" wait_until 5 test ! -e "$M/vms/victim-del/d.img"
+check "victim-trunc-vhd: once closed, the cut file shows state 8 within 5 s" \
+	wait_until 5 grep -qx "8 Critical" "$M/ctl/victim-trunc-vhd/state"
 check_eq "victim-del: failover of a VM whose disk is gone: ENOENT" ENOENT "$(errno_of write "$M/ctl/victim-del/control" failover)"
 check_eq "victim-del: status 32779" "32779 File not found" "$(cat "$M/ctl/victim-del/status")"
 check_eq "victim-del: state unchanged" "3 Replicating" "$(cat "$M/ctl/victim-del/state")"

@@ -257,8 +257,11 @@ done
 rm "$R/gone/disk.vhd"
 payload 'failover\n'; refused gone ENOENT "32779 File not found" "$ST3" "failover after the replica disk was deleted"
 check_eq "deleted replica: no overlay created" "" "$(overlays_of "$S" gone)"
-check_eq "deleted replica: .img still read-only" "400" "$(stat -c %a "$M/vms/gone/disk.img")"
+# the living store (SPEC §2): the disk leaves the tree, and comes back
+check "deleted replica: the .img leaves within 5 s" wait_until 5 test ! -e "$M/vms/gone/disk.img"
 cp "$T/gone-disk.vhd" "$R/gone/disk.vhd"
+mode_is() { [ "$(stat -c %a "$1" 2>/dev/null)" = "$2" ]; }
+check "restored replica: the .img is back within 5 s, read-only" wait_until 5 mode_is "$M/vms/gone/disk.img" 400
 
 # --- persistence across a remount -------------------------------------------
 declare -A before=()
