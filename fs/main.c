@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "image.h"
 #include "log.h"
+#include "options.h"
 #include "overlay.h"
 #include "version.h"
 
@@ -30,60 +31,19 @@
  * were closed just before it (see ctl/vm.c, wait_unused). */
 #define OPEN_WAIT_MS 2000
 
-struct rfs_options {
-	char *replica_dir;
-	char *state_dir;
-	char *log_path;
-	unsigned handles;
-	int show_help;
-	int show_version;
-};
-
-#define RFS_OPT(t, p, v) { t, offsetof(struct rfs_options, p), v }
-
-/* The one table of replicafs's own options; --help prints the same list. */
-static const struct fuse_opt rfs_opt_table[] = {
-	RFS_OPT("--state=%s", state_dir, 0),
-	RFS_OPT("--log=%s", log_path, 0),
-	RFS_OPT("--handles=%u", handles, 0),
-	RFS_OPT("-h", show_help, 1),
-	RFS_OPT("--help", show_help, 1),
-	RFS_OPT("-V", show_version, 1),
-	RFS_OPT("--version", show_version, 1),
-	FUSE_OPT_END
-};
-
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] REPLICA_DIR MOUNTPOINT\n\n"
 	       "Present the VHD/VHDX disks of Hyper-V replica VMs as raw .img files, with a\n"
 	       "copy-on-write failover layer driven by MOUNTPOINT/ctl/<vm>/control.\n\n"
-	       "replicafs options:\n"
-	       "    --state=DIR            overlays and per-VM state (default REPLICA_DIR/.replicafs)\n"
-	       "    --log=FILE             append log messages to FILE (default: stderr, or\n"
-	       "                           syslog once daemonised)\n"
-	       "    --handles=N            libvhdi handles per disk = parallel readers (default 8)\n"
-	       "    -h   --help            print help and exit\n"
-	       "    -V   --version         print version and exit\n\n"
-	       "Commands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
+	       "replicafs options:\n",
+	       prog);
+	rfs_options_help(stdout);
+	printf("\nCommands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
 	       "the result is in ctl/<vm>/status, the state in ctl/<vm>/state.\n"
 	       "revert is refused (EBUSY, 32774) while an .img of the VM is open:\n"
 	       "detach loop devices (losetup -d) first.\n"
-	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n",
-	       prog);
-}
-
-/* The first non-option argument is REPLICA_DIR; the second (MOUNTPOINT) is
- * left for fuse_parse_cmdline(). */
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct rfs_options *o = data;
-
-	if (key == FUSE_OPT_KEY_NONOPT && !o->replica_dir) {
-		o->replica_dir = strdup(arg);
-		return o->replica_dir ? 0 : -1;
-	}
-	return 1;
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n");
 }
 
 static int fail(const char *path, const char *reason)
@@ -194,7 +154,7 @@ out_destroy:
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct rfs_options opts = { .handles = 8 };
+	struct rfs_options opts;
 	struct fuse_cmdline_opts cl = { 0 };
 	char replica[PATH_MAX], state[PATH_MAX], given[PATH_MAX], fsname[PATH_MAX + 64], *log_path = NULL;
 	struct rfs_store_desc store = { 0 };
@@ -206,8 +166,8 @@ int main(int argc, char *argv[])
 	int state_fd = -1, ret = 1, r;
 	DIR *d;
 
-	if (fuse_opt_parse(&args, &opts, rfs_opt_table, opt_proc) != 0)
-		return 1;
+	if (rfs_options_parse(&args, &opts) != 0)
+		goto out_args;
 	if (opts.show_version) {
 		printf("replicafs %s\nFUSE library %s, libvhdi %s\n", RFS_VERSION, fuse_pkgversion(),
 		       vhd_lib_version());
@@ -327,9 +287,7 @@ out_state:
 out_cmdline:
 	free(cl.mountpoint);
 out_args:
-	free(opts.replica_dir);
-	free(opts.state_dir);
-	free(opts.log_path);
+	rfs_options_free(&opts);
 	fuse_opt_free_args(&args);
 	rfs_log_close();
 	return ret;
