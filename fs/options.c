@@ -294,7 +294,8 @@ struct parse_ctx {
 	bool told;    /* the error line was printed already */
 };
 
-/* What libfuse logged (errors only) while we parsed or tried options. */
+/* What libfuse logged (errors only) while we parsed or tried options.
+ * Options are parsed once, by main() alone, before any thread starts. */
 static char fuse_said[512];
 
 static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap)

@@ -34,6 +34,8 @@ struct rfs_options {
  * rather than by fuse_session_new() at mount time.
  * Returns 0, or -1 after printing one line "replicafs: <option>: <why>" to
  * stderr. @o is filled with the defaults first; free it either way.
+ * libfuse's messages are captured meanwhile (fuse_set_log_func), and its
+ * default logger is put back before returning.
  */
 int rfs_options_parse(struct fuse_args *args, struct rfs_options *o);
 
