@@ -22,6 +22,7 @@
 #include "fs.h"
 #include "image.h"
 #include "log.h"
+#include "options.h"
 #include "overlay.h"
 #include "store.h"
 #include "version.h"
@@ -29,63 +30,20 @@
 /* How long revert waits for the kernel's asynchronous RELEASE of files that
  * were closed just before it (see ctl/vm.c, wait_unused). */
 #define OPEN_WAIT_MS 2000
-/* How often the replica folder is rescanned besides inotify's events. */
-#define RESCAN_MS 2000
-
-struct rfs_options {
-	char *replica_dir;
-	char *state_dir;
-	char *log_path;
-	unsigned handles;
-	int show_help;
-	int show_version;
-};
-
-#define RFS_OPT(t, p, v) { t, offsetof(struct rfs_options, p), v }
-
-/* The one table of replicafs's own options; --help prints the same list. */
-static const struct fuse_opt rfs_opt_table[] = {
-	RFS_OPT("--state=%s", state_dir, 0),
-	RFS_OPT("--log=%s", log_path, 0),
-	RFS_OPT("--handles=%u", handles, 0),
-	RFS_OPT("-h", show_help, 1),
-	RFS_OPT("--help", show_help, 1),
-	RFS_OPT("-V", show_version, 1),
-	RFS_OPT("--version", show_version, 1),
-	FUSE_OPT_END
-};
 
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] REPLICA_DIR MOUNTPOINT\n\n"
 	       "Present the VHD/VHDX disks of Hyper-V replica VMs as raw .img files, with a\n"
 	       "copy-on-write failover layer driven by MOUNTPOINT/ctl/<vm>/control.\n\n"
-	       "replicafs options:\n"
-	       "    --state=DIR            overlays and per-VM state (default REPLICA_DIR/.replicafs)\n"
-	       "    --log=FILE             append log messages to FILE (default: stderr, or\n"
-	       "                           syslog once daemonised)\n"
-	       "    --handles=N            libvhdi handles per disk = parallel readers (default 8)\n"
-	       "    -h   --help            print help and exit\n"
-	       "    -V   --version         print version and exit\n\n"
-	       "Commands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
+	       "replicafs options:\n",
+	       prog);
+	rfs_options_help(stdout);
+	printf("\nCommands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
 	       "the result is in ctl/<vm>/status, the state in ctl/<vm>/state.\n"
 	       "revert is refused (EBUSY, 32774) while an .img of the VM is open:\n"
 	       "detach loop devices (losetup -d) first.\n"
-	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n",
-	       prog);
-}
-
-/* The first non-option argument is REPLICA_DIR; the second (MOUNTPOINT) is
- * left for fuse_parse_cmdline(). */
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct rfs_options *o = data;
-
-	if (key == FUSE_OPT_KEY_NONOPT && !o->replica_dir) {
-		o->replica_dir = strdup(arg);
-		return o->replica_dir ? 0 : -1;
-	}
-	return 1;
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n");
 }
 
 static int fail(const char *path, const char *reason)
@@ -207,7 +165,7 @@ out_destroy:
 static int parse(struct daemon *dm, int *ret)
 {
 	*ret = 1;
-	if (fuse_opt_parse(&dm->args, &dm->opts, rfs_opt_table, opt_proc) != 0)
+	if (rfs_options_parse(&dm->args, &dm->opts) != 0)
 		return 1;
 	if (dm->opts.show_version) {
 		printf("replicafs %s\nFUSE library %s, libvhdi %s\n", RFS_VERSION, fuse_pkgversion(),
@@ -287,7 +245,7 @@ static int open_store(struct daemon *dm)
 		return fail("replicafs", strerror(ENOMEM));
 	scfg.replica_dir = dm->replica;
 	scfg.state_dir = dm->state;
-	scfg.rescan_ms = RESCAN_MS;
+	scfg.rescan_ms = dm->opts.rescan_s * 1000;
 	scfg.vm.state_root_fd = dm->state_fd;
 	scfg.vm.max_handles = dm->opts.handles; /* 0 means 1 (vhd_image_open) */
 	scfg.vm.open_wait_ms = OPEN_WAIT_MS;
@@ -317,16 +275,14 @@ static void cleanup(struct daemon *dm)
 	if (dm->state_fd >= 0)
 		close(dm->state_fd);
 	free(dm->cl.mountpoint);
-	free(dm->opts.replica_dir);
-	free(dm->opts.state_dir);
-	free(dm->opts.log_path);
+	rfs_options_free(&dm->opts);
 	fuse_opt_free_args(&dm->args);
 	rfs_log_close();
 }
 
 int main(int argc, char *argv[])
 {
-	struct daemon dm = { .args = FUSE_ARGS_INIT(argc, argv), .opts = { .handles = 8 }, .state_fd = -1 };
+	struct daemon dm = { .args = FUSE_ARGS_INIT(argc, argv), .state_fd = -1 };
 	int ret;
 
 	if (parse(&dm, &ret) == 0) {

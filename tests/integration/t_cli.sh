@@ -6,21 +6,36 @@
 
 out=$("$REPLICAFS" --help); check "--help exits 0" true
 check "--help shows usage" grep -q "usage: .*REPLICA_DIR MOUNTPOINT" <<<"$out"
-check "--help lists --state" grep -q -- "--state=DIR" <<<"$out"
 check "--help lists FUSE options" grep -q -- "-o clone_fd" <<<"$out"
+check "--help ends with libfuse's option help" bash -c "sed -n '/^FUSE options:/,\$p' | grep -q -- '-o allow_other'" <<<"$out"
+# Each option once: ours in both spellings (fs/options.c), -h/-V only in
+# libfuse's list (they were in both).
+for opt in --state=DIR "-o state=DIR" --log=FILE "-o log=FILE" --handles=N "-o handles=N" \
+	--rescan=SECONDS "-o rescan=SECONDS" -h --help -V --version -d -f -s; do
+	check_eq "--help lists $opt once" 1 "$(grep -cE -- "^ +(.* )?$opt( |$)" <<<"$out")"
+done
+check "--help gives --handles' range and default" grep -qF "(default 8, 1..1024)" <<<"$out"
+check "--help gives --rescan's range and default" grep -qF "(default 2, 1..3600)" <<<"$out"
 out=$("$REPLICAFS" --version); check "--version names the program" grep -q "^replicafs [0-9]" <<<"$out"
 check "--version names libfuse's and libvhdi's versions" grep -qE "FUSE library [0-9.]+, libvhdi [0-9]+$" <<<"$out"
 
-# The manual page (docs/replicafs.1): renders without a warning, carries the
-# program's version, and documents every option --help lists.
+# The manual page (docs/replicafs.1): its option list is what the option
+# table generates (cmake --build BUILD --target man), it renders without a
+# warning, carries the program's version, and documents every option --help
+# lists, in every spelling.
 man1=$TOP/docs/replicafs.1
+gen=$(dirname "$REPLICAFS")/replicafs-man-options
+cp "$man1" "$T/replicafs.1"
+check "man page generator runs" "$gen" "$T/replicafs.1"
+check "man page's option list is the generator's (run: cmake --build BUILD --target man)" cmp "$man1" "$T/replicafs.1"
+check "man page holds the generated list" grep -qF -- "$("$gen" | head -3)" "$man1"
 check_eq "man page renders without warnings" "" "$(groff -t -man -Tutf8 -ww -rLL=78n -z "$man1" 2>&1)"
 page=$(groff -t -man -Tutf8 -P-cbou -rLL=78n "$man1" 2>/dev/null)
 check "man page shows $(head -1 <<<"$out")" grep -qF "$(head -1 <<<"$out")" <<<"$page"
-for opt in $("$REPLICAFS" --help | sed -n '/^replicafs options:/,/^Commands:/p' |
-	grep -oE -- '(^| )--?[a-zA-Z][a-zA-Z-]*' | sort -u) -f -d -s -o; do
+while read -r opt; do
 	check "man page documents $opt" grep -qE -- "(^| )$opt([ =,]|$)" <<<"$page"
-done
+done < <("$REPLICAFS" --help | sed -n '/^replicafs options:/,/^Commands:/p' | cut -c5-26 |
+	grep -E '^-' | sed 's/ *$//'; printf '%s\n' -h --help -V --version -f -d "-o debug" -s -o)
 
 mkdir -p "$T/replica/vm1" "$T/mnt" "$T/full"
 random_disk 1 "$T/r.raw" "$T/replica/vm1/d.vhdx" vhdx
@@ -58,6 +73,66 @@ rfs_mount "$T/replica" "$T/mnt" --state="$T/st/deep" -o ro
 check "--state created" test -d "$T/st/deep"
 check "-o ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
 rfs_umount "$T/mnt"
+
+# Every option of ours in both spellings: --name=VALUE and -o name=VALUE.
+for spelling in long mount; do
+	rm -rf "$T/st-$spelling"
+	if [ $spelling = long ]; then
+		opts=(--handles=2 --rescan=10 --state="$T/st-$spelling" --log="$T/$spelling.log")
+	else
+		opts=(-o handles=2 -o rescan=10,state="$T/st-$spelling",log="$T/$spelling.log")
+	fi
+	"$REPLICAFS" "${opts[@]}" "$T/replica" "$T/mnt"
+	check "$spelling options: mounted" cmp -s "$T/mnt/vms/vm1/d.img" "$T/r.raw"
+	check "$spelling options: log where asked" grep -q "mounted on $T/mnt" "$T/$spelling.log"
+	ctl vm1 failover "$T/mnt"
+	check "$spelling options: state where asked" test -f "$T/st-$spelling/vm1/vm.state"
+	ctl vm1 revert "$T/mnt"
+	rfs_umount "$T/mnt"
+done
+# As mount(8) starts it for an /etc/fstab line (type fuse.replicafs):
+# mount.fuse3 runs "replicafs REPLICA MNT -o OPTIONS" from the PATH.
+rm -rf "$T/st-fstab"
+PATH=$(dirname "$REPLICAFS"):$PATH mount.fuse3 "$T/replica" "$T/mnt" -t replicafs \
+	-o ro,handles=4,rescan=60,state="$T/st-fstab",log="$T/fstab.log"
+check "fstab line: mounted" cmp -s "$T/mnt/vms/vm1/d.img" "$T/r.raw"
+check "fstab line: ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
+check "fstab line: state and log where asked" test -d "$T/st-fstab" -a -s "$T/fstab.log"
+pid=$(pgrep -f "^replicafs .*$T/mnt" | head -1)
+fusermount3 -u "$T/mnt"
+[ -z "$pid" ] || wait_exit "$pid"
+
+# Bad options and values: one line naming the option, exit 1, before
+# anything is opened: no mount, no state folder, no log file.
+mkdir -p "$T/fresh/vm1"
+cp "$T/replica/vm1/d.vhdx" "$T/fresh/vm1/"
+bad_option() { # bad_option NAME_IN_MESSAGE ARGS...
+	local name=$1; shift
+	expect_error "$*" "$name" --state="$T/bad-state" --log="$T/bad.log" "$@" "$T/fresh" "$T/mnt"
+}
+bad_option --handles=0 --handles=0
+bad_option --handles=99999999 --handles=99999999
+bad_option --handles=abc --handles=abc
+bad_option --handles --handles
+bad_option "-o handles=0" -o handles=0
+bad_option "-o handles=2000" -o ro,handles=2000
+bad_option --rescan=0 --rescan=0
+bad_option --rescan=3601 --rescan=3601
+bad_option "-o rescan=0" -o rescan=0
+bad_option --state= --state=
+bad_option "-o log=" -o log=
+bad_option --bogus --bogus
+bad_option "-o bogus=1" -o bogus=1
+bad_option "-o bogus" -o ro,bogus,allow_other
+bad_option "-x" -x
+err=$("$REPLICAFS" --handles=99999999 "$T/fresh" "$T/mnt" 2>&1) || true
+check "--handles out of range gives the range ($err)" grep -qF "(1..1024)" <<<"$err"
+err=$("$REPLICAFS" -o bogus=1 "$T/fresh" "$T/mnt" 2>&1) || true
+check_eq "unknown mount option: the whole message" "replicafs: -o bogus=1: unknown option" "$err"
+expect_error "an argument too many" "$T/extra" "$T/fresh" "$T/mnt" "$T/extra"
+check "nothing mounted after bad options" bash -c "! grep -qF ' $T/' /proc/self/mounts"
+check "no state folder after bad options" test ! -e "$T/bad-state" -a ! -e "$T/fresh/.replicafs"
+check "no log file after bad options" test ! -e "$T/bad.log"
 
 # -f stays in the foreground, single-threaded (-s) or with the default
 # multithreaded loop; either serves reads, exits 0 after the unmount, and
