@@ -838,6 +838,13 @@ int extmap_open(int fd, struct extmap **out, char *err, size_t errlen)
 		extmap_close(map);
 		return ret;
 	}
+	/* give back the room of bitmaps that were folded into their block */
+	if (map->nbitmaps < map->cap_bitmaps) {
+		uint8_t *p = realloc(map->bitmaps, (size_t)map->nbitmaps * map->bitmap_bytes + 1);
+
+		if (p)
+			map->bitmaps = p;
+	}
 	map->fd = -1;
 	*out = map;
 	return 0;
