@@ -41,16 +41,24 @@
  *     a sector whose bit is 0 but follows a 1 in the same byte is served
  *     from the child's stale bytes instead of the parent. This map reads
  *     the bitmaps itself (VHD: bit 7 of byte 0 is sector 0).
- *  2. VHDX differencing ZERO/UNMAPPED/UNDEFINED blocks. libvhdi reads the
- *     sector bitmap for every block that is not FULLY_PRESENT and so
- *     fetches these blocks from the parent; MS-VHDX 2.5.1.1 says their
- *     contents are zeros (not inherited). This map says EXTMAP_ZERO.
+ *  2. VHDX differencing ZERO/UNMAPPED/UNDEFINED blocks. libvhdi ignores
+ *     the block state and reads the sector bitmap for every block that is
+ *     not FULLY_PRESENT, so it fetches these blocks from the parent (and
+ *     sectors whose stale bit is set from the file near offset 0, which it
+ *     also does for NOT_PRESENT blocks); MS-VHDX 2.5.1.1 says their
+ *     contents are zeros, not inherited. This map says EXTMAP_ZERO (and
+ *     EXTMAP_PARENT for NOT_PRESENT, whatever the bitmap holds).
  *  3. VHDX log. libvhdi never reads the log (it does not even keep the
  *     header's LogGuid) and picks the header with the higher sequence
  *     number without checking its CRC-32C, so a VHDX whose host crashed
  *     before the log was replayed would be served stale. This map finds
  *     the current header as MS-VHDX says and refuses a non-empty log.
- *  4. Speed. libvhdi takes a write lock per read, caches 8 block
+ *  4. VHDX fixed over one chunk (4 GiB with 512-byte sectors). libvhdi
+ *     indexes a fixed VHDX's BAT as if it had no sector bitmap entries, so
+ *     past the first chunk it reads the wrong block (zeros, where qemu-img
+ *     wrote data); MS-VHDX 2.5 lays the BAT out alike for every type, as
+ *     this map reads it.
+ *  5. Speed. libvhdi takes a write lock per read, caches 8 block
  *     descriptors and reads VHD data a sector per lseek+read; the map is
  *     read once and then used without locks or I/O.
  * The VHDX sector bitmap is LSB-first (bit 0 of byte 0 is the chunk's first
