@@ -1,29 +1,32 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vhd/image.h - a replica disk read through libvhdi.
+ * vhd/image.h - a replica disk: one VHD/VHDX file or a differencing chain.
  *
- * A disk is one VHD/VHDX file or a differencing chain (tip first, base last).
- * This module is the only code that includes libvhdi.h; libvhdi's 1/0/-1
- * returns and error objects are turned into 0/-errno here, with libvhdi's own
- * message put into the caller's @err buffer or the log.
+ * A disk is one file or a differencing chain (tip first, base last).
+ * libvhdi opens, validates and describes every file (identity, sizes,
+ * parent locator); this module is the only code that includes libvhdi.h,
+ * and turns libvhdi's 1/0/-1 returns and error objects into 0/-errno here,
+ * with libvhdi's own message put into the caller's @err buffer or the log.
  *
- * Workaround (named, tested): libvhdi 20210425 misreads VHD (version 1)
- * differencing sector bitmaps (a 0 bit after a 1 bit in the same byte is
- * taken as "present in the child"). For every VHD differencing layer this
- * module reads the block allocation table and sector bitmaps itself (vhdfix.c)
- * and fetches the sectors whose bit is 0 from the parent layer.
+ * The data is not read through libvhdi: every file has a block map
+ * (extmap.h: what libvhdi cannot give us) saying where each byte of its
+ * disk lives - in the file at some offset, zeros, or the parent - and
+ * reads are pread()s at those offsets. This also works around libvhdi
+ * 20210425's misreading of VHD differencing sector bitmaps and of VHDX
+ * differencing ZERO/UNMAPPED blocks, and refuses a VHDX whose log was never
+ * replayed (extmap.h lists the workarounds by name).
  *
  * Files are opened read-only (O_RDONLY, LIBVHDI_OPEN_READ) and never written.
  *
- * Concurrency: libvhdi serialises one handle, so an image keeps a pool of up
- * to @max_handles independent libvhdi handles on the same chain, opened
- * lazily; vhd_image_read() may be called from any number of threads at once
- * and each call borrows one handle for its duration.
+ * Concurrency: an open image is immutable; vhd_image_read() and
+ * vhd_image_extent() may be called from any number of threads at once,
+ * without locks.
  */
 #ifndef RFS_VHD_IMAGE_H
 #define RFS_VHD_IMAGE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -73,10 +76,12 @@ struct vhd_image_info {
 };
 
 /*
- * Open the chain @paths[0] (tip) .. @paths[n-1] (base). Each child is bound to
- * its parent with libvhdi_file_set_parent_file(); the chain is checked
- * (parent identifier and virtual size match) and its first and last sector
- * are read once, so a truncated or corrupt file fails here rather than later.
+ * Open the chain @paths[0] (tip) .. @paths[n-1] (base). Every file is
+ * described by libvhdi and mapped (every block it points to must lie inside
+ * the file); the chain is checked (parent identifier and virtual size
+ * match) and its first and last sector are read once, so a truncated or
+ * corrupt file fails here rather than later. @max_handles is no longer used
+ * (reads share the image without handles) and kept for compatibility.
  * Returns 0 and *out, or -errno with a one-line reason naming the file in @err.
  */
 int vhd_image_open(const char *const *paths, size_t n, unsigned max_handles,
@@ -90,10 +95,23 @@ int vhd_image_stat(struct vhd_image *img, struct vhd_image_info *info);
 
 /*
  * Read exactly @len bytes at @off into @buf. @off + @len must not exceed the
- * virtual size (-EINVAL). Returns 0 or -errno (-EIO when libvhdi fails, with
- * its message logged once per image). Thread-safe.
+ * virtual size (-EINVAL). Returns 0 or -errno (-EIO when a file reads short,
+ * e.g. truncated since open, with the reason logged once per image).
+ * Thread-safe.
  */
 int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off);
+
+/*
+ * For SEEK_DATA/SEEK_HOLE: from @off, *run (1 .. @len, cut at the end of the
+ * disk) bytes that are all *allocated (held by a file of the chain: data) or
+ * all not (zeros in every layer that decides them: a hole). Runs are
+ * maximal within @len. A fixed VHD is allocated everywhere; a VHDX block in
+ * state ZERO/UNMAPPED is a hole even over a parent's data (it reads zeros).
+ * @off must be below the virtual size and @len non-zero (-EINVAL).
+ * Returns 0. Thread-safe, no I/O.
+ */
+int vhd_image_extent(struct vhd_image *img, uint64_t off, uint64_t len, uint64_t *run,
+		     bool *allocated);
 
 /* The version of the libvhdi in use, e.g. "20210425" (for --version). */
 const char *vhd_lib_version(void);

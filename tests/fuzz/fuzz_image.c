@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * tests/fuzz/fuzz_image.c - libFuzzer target for the code that reads replica
- * files: vhd_probe_file(), vhd_image_open() (libvhdi plus vhdfix.c's own VHD
+ * files: vhd_probe_file(), vhd_image_open() (libvhdi plus extmap.c's own VHD
  * and VHDX parsing), vhd_image_read() and rfs_discover().
  *
  * The input is written to file(s) in a private temporary folder (replica
