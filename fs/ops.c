@@ -37,19 +37,45 @@
 #define DIR_ATTR_TIMEOUT 1.0
 #define DISK_ATTR_TIMEOUT 1.0
 
+/*
+ * What every open file with state starts with (fi->fh): its kind, and its
+ * place in the list of open files, so that files the kernel never released
+ * (an unmount right after a close: RELEASE is asynchronous) are freed when
+ * the filesystem is.
+ */
+struct open_file {
+	enum node_kind kind;        /* N_DISK: struct open_disk; else ctl_snap */
+	struct open_file *prev, *next;
+};
+
 struct rfs_fs {
 	struct rfs_fs_config cfg;   /* immutable */
 	struct timespec mounted;    /* immutable */
 	struct tree *tree;
 	struct rfs_store *store;    /* set once by rfs_fs_attach() */
 	struct fuse_session *se;    /* atomic: NULL when not mounted */
+	pthread_mutex_t files_lock; /* guards files */
+	struct open_file files;     /* list head of the open files */
 };
 
 /* An open disk file (fi->fh). */
 struct open_disk {
-	enum node_kind kind;        /* N_DISK: first, as in struct ctl_snap */
+	struct open_file of;        /* first */
 	struct rfs_vm *vm;          /* referenced */
 	struct rfs_disk *disk;      /* referenced */
+};
+
+/*
+ * What one open of status/state reads. A read at offset 0 takes the current
+ * line; reads further on continue that same line, so a reader taking it in
+ * pieces never joins two values (a command may run in between).
+ */
+struct ctl_snap {
+	struct open_file of;        /* first; kind N_STATUS or N_STATE */
+	pthread_mutex_t lock;       /* reads on one open file may run in parallel */
+	struct rfs_vm *vm;          /* referenced */
+	int len;
+	char text[128];
 };
 
 /* --- the tree ----------------------------------------------------------- */
@@ -64,14 +90,52 @@ int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out)
 	}
 	fs->cfg = *cfg;
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
+	pthread_mutex_init(&fs->files_lock, NULL);
+	fs->files.prev = fs->files.next = &fs->files;
 	*out = fs;
 	return 0;
+}
+
+static void file_add(struct rfs_fs *fs, struct open_file *of)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	of->next = fs->files.next;
+	of->prev = &fs->files;
+	of->next->prev = of;
+	fs->files.next = of;
+	pthread_mutex_unlock(&fs->files_lock);
+}
+
+/* Unlink @of and free it with the references it holds. */
+static void file_free(struct rfs_fs *fs, struct open_file *of)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	of->prev->next = of->next;
+	of->next->prev = of->prev;
+	pthread_mutex_unlock(&fs->files_lock);
+	if (of->kind == N_DISK) {
+		struct open_disk *od = (struct open_disk *)of;
+
+		rfs_vm_disk_release(od->vm, od->disk);
+		rfs_disk_put(od->disk);
+		rfs_vm_put(od->vm);
+		free(od);
+	} else {
+		struct ctl_snap *snap = (struct ctl_snap *)of;
+
+		rfs_vm_put(snap->vm);
+		pthread_mutex_destroy(&snap->lock);
+		free(snap);
+	}
 }
 
 void rfs_fs_free(struct rfs_fs *fs)
 {
 	if (!fs)
 		return;
+	while (fs->files.next != &fs->files)
+		file_free(fs, fs->files.next);
+	pthread_mutex_destroy(&fs->files_lock);
 	tree_free(fs->tree);
 	free(fs);
 }
@@ -155,18 +219,6 @@ static int get_node(struct rfs_fs *fs, fuse_ino_t ino, struct node_info *ni)
 	return r;
 }
 
-/*
- * What one open of status/state reads. A read at offset 0 takes the current
- * line; reads further on continue that same line, so a reader taking it in
- * pieces never joins two values (a command may run in between).
- */
-struct ctl_snap {
-	enum node_kind kind;        /* N_STATUS or N_STATE: first, as in struct open_disk */
-	pthread_mutex_t lock;       /* reads on one open file may run in parallel */
-	struct rfs_vm *vm;          /* referenced */
-	int len;
-	char text[128];
-};
 
 static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 {
@@ -379,12 +431,13 @@ static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, st
 		free(od);
 		return r;
 	}
-	od->kind = N_DISK;
+	od->of.kind = N_DISK;
 	od->vm = ni->vm; /* the references move to the open file */
 	od->disk = ni->disk;
 	ni->vm = NULL;
 	ni->disk = NULL;
 	fi->fh = (uintptr_t)od;
+	file_add(fs, &od->of);
 	/* The page cache stays valid across opens: what changes what a disk
 	 * reads as (revert, a new point) drops it itself. */
 	fi->keep_cache = 1;
@@ -413,11 +466,12 @@ static int open_ctl(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, str
 	if (!snap)
 		return -ENOMEM;
 	pthread_mutex_init(&snap->lock, NULL);
-	snap->kind = ni->kind;
+	snap->of.kind = ni->kind;
 	snap->vm = ni->vm;
 	ni->vm = NULL;
-	snap->len = ctl_text(snap->kind, snap->vm, snap->text, sizeof(snap->text));
+	snap->len = ctl_text(snap->of.kind, snap->vm, snap->text, sizeof(snap->text));
 	fi->fh = (uintptr_t)snap;
+	file_add(fs, &snap->of);
 	fi->direct_io = 1; /* no page cache: every read reaches us */
 	return 0;
 }
@@ -449,22 +503,11 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * kernel may even have forgotten the node already). */
 static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
-	if (kind && *kind == N_DISK) {
-		struct open_disk *od = (struct open_disk *)kind;
-
-		rfs_vm_disk_release(od->vm, od->disk);
-		rfs_disk_put(od->disk);
-		rfs_vm_put(od->vm);
-		free(od);
-	} else if (kind) {
-		struct ctl_snap *snap = (struct ctl_snap *)kind;
-
-		rfs_vm_put(snap->vm);
-		pthread_mutex_destroy(&snap->lock);
-		free(snap);
-	}
+	/* the open file's own references go, whether or not its node left */
+	if (of)
+		file_free(req_fs(req), of);
 	fuse_reply_err(req, 0);
 }
 
@@ -528,7 +571,7 @@ static void read_ctl(fuse_req_t req, struct ctl_snap *snap, size_t size, off_t o
 	 * may free @snap before fuse_reply_buf() returns. */
 	pthread_mutex_lock(&snap->lock);
 	if (off == 0)
-		snap->len = ctl_text(snap->kind, snap->vm, snap->text, sizeof(snap->text));
+		snap->len = ctl_text(snap->of.kind, snap->vm, snap->text, sizeof(snap->text));
 	len = snap->len;
 	memcpy(text, snap->text, sizeof(text));
 	pthread_mutex_unlock(&snap->lock);
@@ -540,14 +583,14 @@ static void read_ctl(fuse_req_t req, struct ctl_snap *snap, size_t size, off_t o
 
 static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
-	if (!kind)
+	if (!of)
 		fuse_reply_err(req, EBADF);
-	else if (*kind == N_DISK)
-		read_disk(req, ((struct open_disk *)kind)->disk, size, off);
+	else if (of->kind == N_DISK)
+		read_disk(req, ((struct open_disk *)of)->disk, size, off);
 	else
-		read_ctl(req, (struct ctl_snap *)kind, size, off);
+		read_ctl(req, (struct ctl_snap *)of, size, off);
 }
 
 static void write_disk(fuse_req_t req, struct rfs_disk *disk, const char *buf, size_t size, off_t off)
@@ -593,11 +636,11 @@ static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
-	if (kind && *kind == N_DISK)
-		write_disk(req, ((struct open_disk *)kind)->disk, buf, size, off);
-	else if (!kind)
+	if (of && of->kind == N_DISK)
+		write_disk(req, ((struct open_disk *)of)->disk, buf, size, off);
+	else if (!of)
 		write_control(req, ino, buf, size); /* control files carry no fh */
 	else
 		fuse_reply_err(req, EBADF);
@@ -605,11 +648,11 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 
 static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	enum node_kind *kind = (enum node_kind *)(uintptr_t)fi->fh;
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	int r = 0;
 
-	if (kind && *kind == N_DISK)
-		r = rfs_disk_sync(((struct open_disk *)kind)->disk, datasync);
+	if (of && of->kind == N_DISK)
+		r = rfs_disk_sync(((struct open_disk *)of)->disk, datasync);
 	fuse_reply_err(req, -r);
 }
 
