@@ -129,6 +129,20 @@ static void refresh_vm(struct rfs_store *store, struct rfs_vm *vm)
 	rfs_vm_desc_free(&desc);
 }
 
+/* The owner of @vm went away and we took its lock: load it as ours. */
+static void take_over(struct rfs_store *store, struct rfs_vm *vm)
+{
+	struct rfs_vm_desc desc;
+	uint64_t fp;
+
+	if (describe(store, rfs_vm_name(vm), &desc, &fp) < 0) {
+		memset(&desc, 0, sizeof(desc)); /* folder gone: no disks */
+		fp = 0;
+	}
+	rfs_vm_take_over(vm, &desc, fp);
+	rfs_vm_desc_free(&desc);
+}
+
 /* Does VM folder @vm_dir differ from what @vm was built from? */
 static bool folder_changed(struct rfs_vm *vm, const char *vms_dir)
 {
@@ -161,8 +175,12 @@ static bool merge(struct rfs_store *store, const char *vms_dir, char **names, si
 		int c = i == n ? 1 : j == ncur ? -1 : strcmp(names[i], rfs_vm_name(cur[j]));
 
 		if (c == 0) {
-			if (folder_changed(cur[j], vms_dir))
+			if (!rfs_vm_owned(cur[j])) {
+				if (rfs_vm_try_own(cur[j]))
+					take_over(store, cur[j]);
+			} else if (folder_changed(cur[j], vms_dir)) {
 				refresh_vm(store, cur[j]);
+			}
 			next[k++] = rfs_vm_get(cur[j]);
 			i++, j++;
 		} else if (c < 0) {
@@ -372,6 +390,21 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
+/* The daemon forked since the VMs were opened: name the new pid. */
+static void publish_owners(struct rfs_store *store)
+{
+	struct rfs_vm **vms;
+	size_t n;
+
+	if (rfs_store_vms(store, &vms, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		rfs_vm_publish_owner(vms[i]);
+		rfs_vm_put(vms[i]);
+	}
+	free(vms);
+}
+
 int rfs_store_start(struct rfs_store *store)
 {
 	int r;
@@ -386,6 +419,7 @@ int rfs_store_start(struct rfs_store *store)
 		rfs_log(LOG_WARNING, "inotify unavailable (%s): rescanning every %u ms only",
 			strerror(errno), store->cfg.rescan_ms);
 	rfs_store_rescan(store); /* sets the watches */
+	publish_owners(store);
 	r = pthread_create(&store->thread, NULL, watcher_main, store);
 	if (r != 0) {
 		rfs_store_stop(store);

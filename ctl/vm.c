@@ -18,6 +18,7 @@
 #include "command.h"
 #include "log.h"
 #include "overlay.h"
+#include "owner.h"
 #include "savedstate.h"
 
 /* How long a command waits for another command of the same VM (32772). */
@@ -32,6 +33,7 @@ struct rfs_vm {
 	unsigned refs;               /* atomic */
 
 	pthread_mutex_t cmd_lock;    /* serialises commands and refreshes; guards: */
+	int lock_fd;                 /* STATE/<vm>/owner, locked while we own the VM; -1 */
 	struct rfs_saved on_disk;    /* what vm.state holds (has_status false: unknown) */
 	uint64_t fp;                 /* folder fingerprint the disks follow */
 	bool stale;                  /* the folder changed while the disks could not follow */
@@ -45,6 +47,10 @@ struct rfs_vm {
 	struct rfs_vm_facts facts;   /* what else the shown state depends on */
 	bool has_overlay;            /* overlay files exist in the state folder */
 	bool retired;                /* left the tree */
+	bool local_status;           /* not owner: a command was refused here, its
+				      * status is shown rather than the owner's */
+	bool owner;                  /* we hold the owner lock and serve the VM (SPEC §8);
+				      * also read atomically */
 	unsigned nopen;              /* open files over all disks */
 	struct rfs_disk **disks;     /* the servable disks, sorted by name */
 	unsigned ndisks;
@@ -392,6 +398,44 @@ out:
 	return r;
 }
 
+/* Try to take the owner lock (SPEC §8). 0: we own the VM now; -EAGAIN:
+ * another daemon does; other -errno: logged (the VM is not served). */
+static int claim(struct rfs_vm *vm)
+{
+	int dirfd = vm_state_dir(vm, true);
+	int r = dirfd < 0 ? dirfd : rfs_owner_claim(dirfd, &vm->lock_fd);
+
+	if (dirfd >= 0)
+		close(dirfd);
+	if (r == 0)
+		rfs_owner_publish(vm->lock_fd);
+	else if (r != -EAGAIN)
+		rfs_log(LOG_ERR, "%s: cannot take its owner lock: %s", vm->name, strerror(-r));
+	return r;
+}
+
+/* A VM another daemon owns: show its saved state as that daemon stored it
+ * (read only; nothing in its state folder is touched). */
+static void show_saved(struct rfs_vm *vm)
+{
+	struct rfs_saved s;
+	int dirfd = vm_state_dir(vm, false);
+	int r = dirfd < 0 ? dirfd : rfs_saved_load(dirfd, &s);
+
+	if (dirfd >= 0)
+		close(dirfd);
+	pthread_mutex_lock(&vm->open_lock);
+	vm->facts.saved_unknown = r < 0 && r != -ENOENT;
+	vm->state = r == 0 ? s.state : RFS_STATE_REPLICATING;
+	if (!vm->local_status) {
+		vm->has_status = r == 0 && s.has_status;
+		vm->status = r == 0 ? s.status : RFS_OK;
+	}
+	pthread_mutex_unlock(&vm->open_lock);
+	if (r == 0 || r == -EBADMSG)
+		rfs_saved_free(&s);
+}
+
 int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm_config *cfg,
 		struct rfs_vm **out)
 {
@@ -409,9 +453,15 @@ int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm
 	pthread_mutex_init(&vm->cmd_lock, NULL);
 	pthread_mutex_init(&vm->open_lock, NULL);
 	pthread_cond_init(&vm->closed, NULL);
-	if (load(vm, desc) < 0) {
-		rfs_vm_put(vm);
-		return -ENOMEM;
+	vm->lock_fd = -1;
+	if (claim(vm) == 0) {
+		if (load(vm, desc) < 0) {
+			rfs_vm_put(vm);
+			return -ENOMEM;
+		}
+		vm->owner = true;
+	} else {
+		show_saved(vm);
 	}
 	*out = vm;
 	return 0;
@@ -432,6 +482,8 @@ void rfs_vm_put(struct rfs_vm *vm)
 		rfs_disk_put(vm->disks[d]);
 	free(vm->disks);
 	rfs_saved_free(&vm->on_disk);
+	if (vm->lock_fd >= 0)
+		close(vm->lock_fd); /* another daemon may take the VM over now */
 	pthread_cond_destroy(&vm->closed);
 	pthread_mutex_destroy(&vm->open_lock);
 	pthread_mutex_destroy(&vm->cmd_lock);
@@ -449,6 +501,8 @@ enum rfs_state rfs_vm_state(struct rfs_vm *vm)
 {
 	enum rfs_state s;
 
+	if (!rfs_vm_owned(vm))
+		show_saved(vm); /* what the owner stored, now */
 	pthread_mutex_lock(&vm->open_lock);
 	s = rfs_state_shown(vm->state, &vm->facts);
 	pthread_mutex_unlock(&vm->open_lock);
@@ -469,6 +523,8 @@ int rfs_vm_status(struct rfs_vm *vm, char *buf, int size)
 {
 	int len = 0;
 
+	if (!rfs_vm_owned(vm))
+		show_saved(vm);
 	pthread_mutex_lock(&vm->open_lock);
 	if (vm->has_status)
 		len = rfs_result_format(vm->status, buf, size);
@@ -484,6 +540,7 @@ static enum rfs_state show_status(struct rfs_vm *vm, enum rfs_result code)
 	pthread_mutex_lock(&vm->open_lock);
 	vm->has_status = true;
 	vm->status = code;
+	vm->local_status = !vm->owner;
 	s = vm->state;
 	pthread_mutex_unlock(&vm->open_lock);
 	return s;
@@ -500,8 +557,8 @@ static void record_status(struct rfs_vm *vm, enum rfs_result code)
 	enum rfs_state state = show_status(vm, code);
 	int dirfd, r;
 
-	if (vm->facts.saved_unknown || vm->retired)
-		return;
+	if (vm->facts.saved_unknown || vm->retired || !__atomic_load_n(&vm->owner, __ATOMIC_RELAXED))
+		return; /* only the owner writes the state folder */
 	if (vm->on_disk.has_status && vm->on_disk.status == (int)code && vm->on_disk.state == state)
 		return; /* the command stored exactly this already */
 	dirfd = vm_state_dir(vm, true);
@@ -767,6 +824,8 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 	pthread_mutex_unlock(&vm->open_lock);
 	if (retired)
 		return outcome_of(RFS_FILE_NOT_FOUND); /* its folder is gone */
+	if (!__atomic_load_n(&vm->owner, __ATOMIC_RELAXED))
+		return outcome_of(RFS_IN_USE); /* another daemon owns it (SPEC §8) */
 	code = rfs_transition(cur, has_overlay, verb, &next);
 	if (code != RFS_OK)
 		return outcome_of(code);
@@ -826,7 +885,7 @@ int rfs_vm_disks(struct rfs_vm *vm, struct rfs_disk ***out, size_t *n)
 	}
 	for (unsigned d = 0; d < vm->ndisks; d++)
 		list[d] = rfs_disk_get(vm->disks[d]);
-	*n = vm->retired ? 0 : vm->ndisks;
+	*n = vm->retired || !vm->owner ? 0 : vm->ndisks;
 	pthread_mutex_unlock(&vm->open_lock);
 	if (*n == 0)
 		for (unsigned d = 0; d < vm->ndisks; d++)
@@ -918,10 +977,83 @@ bool rfs_vm_retire(struct rfs_vm *vm)
 		for (unsigned d = 0; d < vm->ndisks; d++)
 			rfs_disk_retire(vm->disks[d]);
 		gone = true;
+		/* the object may live on in the kernel's references: give the
+		 * lock back now, for the VM that takes the name next */
+		__atomic_store_n(&vm->owner, false, __ATOMIC_RELAXED);
+		if (vm->lock_fd >= 0)
+			close(vm->lock_fd);
+		vm->lock_fd = -1;
 	} else if (vm->nopen > 0) {
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&vm->open_lock);
 	pthread_mutex_unlock(&vm->cmd_lock);
 	return gone;
+}
+
+/* --- ownership (SPEC §8) ------------------------------------------------------ */
+
+bool rfs_vm_owned(struct rfs_vm *vm)
+{
+	return __atomic_load_n(&vm->owner, __ATOMIC_RELAXED);
+}
+
+int rfs_vm_owner(struct rfs_vm *vm, char *buf, int size)
+{
+	int dirfd, len;
+
+	if (rfs_vm_owned(vm))
+		return rfs_owner_self(buf, (size_t)size);
+	dirfd = vm_state_dir(vm, false);
+	if (dirfd < 0)
+		return snprintf(buf, (size_t)size, "unknown\n");
+	len = rfs_owner_read(dirfd, buf, (size_t)size);
+	close(dirfd);
+	return len;
+}
+
+void rfs_vm_publish_owner(struct rfs_vm *vm)
+{
+	pthread_mutex_lock(&vm->cmd_lock);
+	if (vm->lock_fd >= 0)
+		rfs_owner_publish(vm->lock_fd);
+	pthread_mutex_unlock(&vm->cmd_lock);
+}
+
+bool rfs_vm_try_own(struct rfs_vm *vm)
+{
+	bool got;
+
+	if (rfs_vm_owned(vm))
+		return false;
+	if (pthread_mutex_trylock(&vm->cmd_lock) != 0)
+		return false;
+	got = vm->lock_fd >= 0 || claim(vm) == 0;
+	pthread_mutex_unlock(&vm->cmd_lock);
+	if (!got)
+		show_saved(vm); /* follow what the owner does */
+	return got;
+}
+
+int rfs_vm_take_over(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t fp)
+{
+	int r;
+
+	pthread_mutex_lock(&vm->cmd_lock);
+	pthread_mutex_lock(&vm->open_lock);
+	rfs_saved_free(&vm->on_disk);
+	memset(&vm->facts, 0, sizeof(vm->facts));
+	vm->has_overlay = false;
+	vm->local_status = false;
+	r = load(vm, desc);
+	if (r == 0) {
+		vm->fp = fp;
+		__atomic_store_n(&vm->owner, true, __ATOMIC_RELAXED);
+		rfs_log(LOG_INFO, "%s: taken over, in state %d", vm->name, vm->state);
+	}
+	pthread_mutex_unlock(&vm->open_lock);
+	pthread_mutex_unlock(&vm->cmd_lock);
+	if (r == 0)
+		reshaped(vm, true);
+	return r;
 }

@@ -139,4 +139,22 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
  * the caller drops it from the tree. Otherwise false: it stays. */
 bool rfs_vm_retire(struct rfs_vm *vm);
 
+/* --- ownership (SPEC §8, ctl/owner.h) --------------------------------------------
+ * rfs_vm_open() takes the VM's owner lock when it is free. A VM another
+ * daemon owns shows the state that daemon stored, lists no disks, touches
+ * nothing in its state folder and refuses commands with 32774. */
+
+bool rfs_vm_owned(struct rfs_vm *vm);
+/* "<host> <pid>\n" of the owner (this daemon's when owned). */
+int rfs_vm_owner(struct rfs_vm *vm, char *buf, int size);
+/* Rewrite the owner file with this process's pid (after the fork). */
+void rfs_vm_publish_owner(struct rfs_vm *vm);
+/* Not owned: try the lock. True when it was taken (then call
+ * rfs_vm_take_over()); false, and the shown state re-read, when the owner
+ * still holds it. */
+bool rfs_vm_try_own(struct rfs_vm *vm);
+/* Load the VM as its new owner, from @desc: in the state the owner left,
+ * with its overlays. 0 or -ENOMEM. */
+int rfs_vm_take_over(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t fp);
+
 #endif

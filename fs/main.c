@@ -52,7 +52,21 @@ static int fail(const char *path, const char *reason)
 	return 1;
 }
 
-/* MOUNTPOINT must be an empty directory. Returns 0 or an errno-like reason. */
+/* Is @path a mount point (its device differs from its parent's, or it is
+ * its parent: "/")? */
+static bool is_mount_point(const char *path, const struct stat *st)
+{
+	char parent[PATH_MAX + 4];
+	struct stat pst;
+
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(parent, &pst) < 0)
+		return false;
+	return pst.st_dev != st->st_dev || pst.st_ino == st->st_ino;
+}
+
+/* MOUNTPOINT must be an empty directory that is not already a mount.
+ * Returns NULL or the reason. */
 static const char *check_mountpoint(const char *path)
 {
 	struct dirent *de;
@@ -60,9 +74,13 @@ static const char *check_mountpoint(const char *path)
 	DIR *d;
 
 	if (stat(path, &st) < 0)
-		return strerror(errno);
+		return errno == ENOTCONN ? "already a mount point, of a daemon that died "
+					   "(fusermount3 -u it first)"
+					 : strerror(errno);
 	if (!S_ISDIR(st.st_mode))
 		return "not a directory";
+	if (is_mount_point(path, &st))
+		return "already a mount point (unmount it first, or choose another folder)";
 	d = opendir(path);
 	if (!d)
 		return strerror(errno);

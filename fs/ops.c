@@ -36,6 +36,8 @@
 #define TREE_TIMEOUT 3600.0
 #define DIR_ATTR_TIMEOUT 1.0
 #define DISK_ATTR_TIMEOUT 1.0
+/* The longest ctl file line: "<host> <pid>\n" (HOST_NAME_MAX 64 on Linux). */
+#define CTL_TEXT_MAX 320
 
 /*
  * What every open file with state starts with (fi->fh): its kind, and its
@@ -54,6 +56,7 @@ struct rfs_fs {
 	struct tree *tree;
 	struct rfs_store *store;    /* set once by rfs_fs_attach() */
 	struct fuse_session *se;    /* atomic: NULL when not mounted */
+	pthread_mutex_t sync_lock;  /* one tree sync at a time, in store order */
 	pthread_mutex_t files_lock; /* guards files */
 	struct open_file files;     /* list head of the open files */
 };
@@ -75,7 +78,7 @@ struct ctl_snap {
 	pthread_mutex_t lock;       /* reads on one open file may run in parallel */
 	struct rfs_vm *vm;          /* referenced */
 	int len;
-	char text[128];
+	char text[CTL_TEXT_MAX];
 };
 
 /* --- the tree ----------------------------------------------------------- */
@@ -91,6 +94,7 @@ int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out)
 	fs->cfg = *cfg;
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
 	pthread_mutex_init(&fs->files_lock, NULL);
+	pthread_mutex_init(&fs->sync_lock, NULL);
 	fs->files.prev = fs->files.next = &fs->files;
 	*out = fs;
 	return 0;
@@ -136,6 +140,7 @@ void rfs_fs_free(struct rfs_fs *fs)
 	while (fs->files.next != &fs->files)
 		file_free(fs, fs->files.next);
 	pthread_mutex_destroy(&fs->files_lock);
+	pthread_mutex_destroy(&fs->sync_lock);
 	tree_free(fs->tree);
 	free(fs);
 }
@@ -157,8 +162,12 @@ static int sync_tree(struct rfs_fs *fs)
 	struct fuse_session *se = session(fs);
 	struct tree_inval *inv;
 	size_t n;
-	int r = tree_sync(fs->tree, fs->store, &inv, &n);
+	int r;
 
+	/* Two syncs must not apply their snapshots out of order. */
+	pthread_mutex_lock(&fs->sync_lock);
+	r = tree_sync(fs->tree, fs->store, &inv, &n);
+	pthread_mutex_unlock(&fs->sync_lock);
 	if (r < 0)
 		rfs_log(LOG_ERR, "tree update: %s", strerror(-r));
 	for (size_t i = 0; se && i < n; i++)
@@ -224,6 +233,8 @@ static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 {
 	if (kind == N_STATUS)
 		return rfs_vm_status(vm, buf, size);
+	if (kind == N_OWNER)
+		return rfs_vm_owner(vm, buf, size);
 	return rfs_state_format(rfs_vm_state(vm), buf, size);
 }
 
@@ -235,7 +246,7 @@ static bool is_dir_kind(enum node_kind k)
 static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat *st, double *timeout)
 {
 	struct rfs_disk_attr da;
-	char text[128];
+	char text[CTL_TEXT_MAX];
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -271,6 +282,7 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 		break;
 	case N_STATUS:
 	case N_STATE:
+	case N_OWNER:
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = ctl_text(ni->kind, ni->vm, text, sizeof(text));
 		break;
@@ -564,7 +576,7 @@ static void read_disk(fuse_req_t req, struct rfs_disk *disk, size_t size, off_t 
 
 static void read_ctl(fuse_req_t req, struct ctl_snap *snap, size_t size, off_t off)
 {
-	char text[128];
+	char text[CTL_TEXT_MAX];
 	int len;
 
 	/* Reply from a stack copy: once the kernel has the reply, a RELEASE
