@@ -246,77 +246,64 @@ static struct rfs_disk *find_disk(struct rfs_vm *vm, const char *name)
 }
 
 /*
- * Build the disk list from @desc: every disk at its point when @at_point
- * (failed over), else at its newest level. Disks whose chain is unchanged
- * (same signature) are kept as they are; changed ones get their new chain,
- * new ones are made; the rest are retired. @content is set when what an
- * existing disk reads changed, @shape when the list of names did. Caller
- * holds open_lock with no file open, or is rfs_vm_open(). 0 or -ENOMEM.
+ * The disk @dd should be, into @list[*n]: the existing disk of that name if
+ * its chain is unchanged, that disk with its new chain, or a new disk.
+ * 0 (placed, or left out: *broken says why), or -ENOMEM. Sets @content
+ * when an existing disk's bytes change, @shape when a name is new.
  */
-static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int dirfd, bool at_point,
-		       bool *content, bool *shape)
+static int place_disk(struct rfs_vm *vm, const struct rfs_disk_desc *dd, int dirfd, bool at_point,
+		      struct rfs_disk **list, unsigned *n, bool *content, bool *shape, bool *broken)
 {
-	struct rfs_disk **list = calloc(desc->ndisks ? desc->ndisks : 1, sizeof(*list));
-	unsigned n = 0;
-	bool broken = desc->broken;
+	struct rfs_disk *old = find_disk(vm, dd->name);
+	size_t level = 0;
+	uint64_t sig;
+	void *img;
+	int r;
 
-	if (!list)
-		return -ENOMEM;
-	for (size_t i = 0; i < desc->ndisks; i++) {
-		const struct rfs_disk_desc *dd = &desc->disks[i];
-		struct rfs_disk *old = find_disk(vm, dd->name);
-		size_t level = 0;
-		uint64_t sig;
-		void *img;
-		int r;
-
-		if (dd->broken || dd->chain_len == 0) {
-			broken = true;
-			continue;
-		}
-		r = at_point ? point_level(vm, dirfd, dd, &level) : 0;
-		if (r == -ENODATA) {
-			__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED); /* shown after revert */
-			continue;
-		}
-		if (level > 0) /* newer points exist: revert moves to them */
-			__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
-		if (r < 0) {
-			rfs_log(LOG_ERR, "%s: disk %s: the file of its recovery point is gone", vm->name,
-				dd->name);
-			broken = true;
-			continue;
-		}
-		if (old && rfs_disk_sig(old) != 0 && level == 0 && rfs_disk_sig(old) == dd->sig) {
-			list[n++] = rfs_disk_get(old);
-			continue;
-		}
-		r = open_chain(vm, dd, level, &img, &sig);
-		if (r == -ENOMEM)
-			goto out_nomem;
-		if (r < 0) {
-			broken = true;
-			continue;
-		}
-		if (old) {
-			r = rfs_disk_swap(old, img, dd->chain + level, dd->chain_len - level, sig);
-			if (r == 0) {
-				list[n++] = rfs_disk_get(old);
-				*content = true;
-			}
-		} else {
-			r = rfs_disk_new(dd->name, vm, vm->be, img, dd->chain + level, dd->chain_len - level,
-					 sig, &list[n]);
-			if (r == 0) {
-				n++;
-				*shape = true;
-			}
-		}
-		if (r < 0) {
-			vm->be->close(img);
-			goto out_nomem;
-		}
+	if (dd->broken || dd->chain_len == 0) {
+		*broken = true;
+		return 0;
 	}
+	r = at_point ? point_level(vm, dirfd, dd, &level) : 0;
+	if (r == -ENODATA || level > 0) /* newer than the point: shown after revert */
+		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+	if (r == -ENODATA)
+		return 0;
+	if (r < 0) {
+		rfs_log(LOG_ERR, "%s: disk %s: the file of its recovery point is gone", vm->name, dd->name);
+		*broken = true;
+		return 0;
+	}
+	if (old && rfs_disk_sig(old) != 0 && level == 0 && rfs_disk_sig(old) == dd->sig) {
+		list[(*n)++] = rfs_disk_get(old);
+		return 0;
+	}
+	r = open_chain(vm, dd, level, &img, &sig);
+	if (r < 0) {
+		*broken = r != -ENOMEM;
+		return r == -ENOMEM ? r : 0;
+	}
+	if (old)
+		r = rfs_disk_swap(old, img, dd->chain + level, dd->chain_len - level, sig);
+	else
+		r = rfs_disk_new(dd->name, vm, vm->be, img, dd->chain + level, dd->chain_len - level, sig,
+				 &list[*n]);
+	if (r < 0) {
+		vm->be->close(img);
+		return r;
+	}
+	if (old)
+		list[*n] = rfs_disk_get(old);
+	*content |= old != NULL;
+	*shape |= old == NULL;
+	(*n)++;
+	return 0;
+}
+
+/* Retire the disks of the VM that are not in @list, and drop the VM's
+ * references to its old list. */
+static void retire_missing(struct rfs_vm *vm, struct rfs_disk **list, unsigned n, bool *shape)
+{
 	for (unsigned d = 0; d < vm->ndisks; d++) {
 		bool kept = false;
 
@@ -328,17 +315,38 @@ static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int di
 		}
 		rfs_disk_put(vm->disks[d]);
 	}
+}
+
+/*
+ * Build the disk list from @desc: every disk at its point when @at_point
+ * (failed over), else at its newest level (place_disk). The disks left out
+ * are retired. Caller holds open_lock with no file open, or is
+ * rfs_vm_open(). 0 or -ENOMEM (the old list stays; disks swapped so far
+ * keep their new chain).
+ */
+static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int dirfd, bool at_point,
+		       bool *content, bool *shape)
+{
+	struct rfs_disk **list = calloc(desc->ndisks ? desc->ndisks : 1, sizeof(*list));
+	bool broken = desc->broken;
+	unsigned n = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (size_t i = 0; i < desc->ndisks; i++) {
+		if (place_disk(vm, &desc->disks[i], dirfd, at_point, list, &n, content, shape, &broken) < 0) {
+			while (n--)
+				rfs_disk_put(list[n]);
+			free(list);
+			return -ENOMEM;
+		}
+	}
+	retire_missing(vm, list, n, shape);
 	free(vm->disks);
 	vm->disks = list;
 	vm->ndisks = n;
 	vm->facts.broken = broken;
 	return 0;
-
-out_nomem:
-	while (n--)
-		rfs_disk_put(list[n]);
-	free(list);
-	return -ENOMEM;
 }
 
 /*
