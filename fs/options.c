@@ -64,7 +64,8 @@ static const struct rfs_opt rfs_opts[] = {
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--handles", .mountname = "handles",
 		.arg = "N", .offset = FIELD(handles), .min = 1, .max = 1024, .def = 8,
-		.help = "readers of one disk served in parallel, each with its own libvhdi handle",
+		.help = "accepted for compatibility and ignored: disks are read with pread(2) "
+			"from their block maps, by any number of readers at once",
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--rescan", .mountname = "rescan",
 		.arg = "SECONDS", .offset = FIELD(rescan_s), .min = 1, .max = 3600, .def = 2,
