@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +27,22 @@ int rfs_owner_claim(int dirfd, int *lock_fd)
 		return r;
 	}
 	*lock_fd = fd;
+	return 0;
+}
+
+int rfs_owner_check(int dirfd, int lock_fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	struct stat held, named;
+
+	if (fstat(lock_fd, &held) < 0)
+		return -errno;
+	if (fstatat(dirfd, OWNER_FILE, &named, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (held.st_dev != named.st_dev || held.st_ino != named.st_ino)
+		return -ESTALE;
+	if (fcntl(lock_fd, F_OFD_SETLK, &fl) < 0)
+		return errno == EACCES || errno == EAGAIN ? -EAGAIN : -errno;
 	return 0;
 }
 

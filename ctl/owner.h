@@ -25,6 +25,13 @@ int rfs_owner_claim(int dirfd, int *lock_fd);
  * the daemon forked: its pid changed). 0 or -errno. */
 int rfs_owner_publish(int lock_fd);
 
+/* Is the lock on @lock_fd still ours, on the file that is STATE/<vm>/owner
+ * now (@dirfd)? Re-asserts the lock: on a network file system a lock lost
+ * in a partition longer than the lease is refused if another daemon took
+ * it meanwhile. 0, or -EAGAIN (taken), -ESTALE (the file was replaced), or
+ * another -errno. */
+int rfs_owner_check(int dirfd, int lock_fd);
+
 /* This process as the owner file names it: "<host> <pid>\n". */
 int rfs_owner_self(char *buf, size_t size);
 

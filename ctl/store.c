@@ -178,6 +178,8 @@ static bool merge(struct rfs_store *store, const char *vms_dir, char **names, si
 			if (!rfs_vm_owned(cur[j])) {
 				if (rfs_vm_try_own(cur[j]))
 					take_over(store, cur[j]);
+			} else if (!rfs_vm_check_owner(cur[j])) {
+				changed = true; /* fenced: its disks left */
 			} else if (folder_changed(cur[j], vms_dir)) {
 				refresh_vm(store, cur[j]);
 			}

@@ -1065,3 +1065,44 @@ int rfs_vm_take_over(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t
 		reshaped(vm, true);
 	return r;
 }
+
+/* We lost the owner lock: stop serving at once (disks retired: I/O fails,
+ * overlays closed; nothing in the state folder is touched), so that the
+ * daemon that owns the VM now is the only one writing. Caller holds
+ * cmd_lock. */
+static void fence(struct rfs_vm *vm, int why)
+{
+	rfs_log(LOG_ERR, "%s: its owner lock is no longer ours (%s): the VM is no longer served here",
+		vm->name, why == -ESTALE ? "the owner file was replaced" : strerror(-why));
+	pthread_mutex_lock(&vm->open_lock);
+	__atomic_store_n(&vm->owner, false, __ATOMIC_RELAXED);
+	detach_overlays(vm);
+	for (unsigned d = 0; d < vm->ndisks; d++) {
+		rfs_disk_retire(vm->disks[d]);
+		rfs_disk_put(vm->disks[d]);
+	}
+	vm->ndisks = 0;
+	vm->has_overlay = false;
+	pthread_mutex_unlock(&vm->open_lock);
+	close(vm->lock_fd);
+	vm->lock_fd = -1;
+}
+
+bool rfs_vm_check_owner(struct rfs_vm *vm)
+{
+	int dirfd, r = 0;
+
+	if (!rfs_vm_owned(vm) || pthread_mutex_trylock(&vm->cmd_lock) != 0)
+		return true;
+	dirfd = vm_state_dir(vm, false);
+	if (vm->lock_fd >= 0 && !vm->retired)
+		r = dirfd < 0 ? dirfd : rfs_owner_check(dirfd, vm->lock_fd);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (r < 0)
+		fence(vm, r);
+	pthread_mutex_unlock(&vm->cmd_lock);
+	if (r < 0)
+		reshaped(vm, true);
+	return r == 0;
+}

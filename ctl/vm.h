@@ -147,6 +147,10 @@ bool rfs_vm_retire(struct rfs_vm *vm);
 bool rfs_vm_owned(struct rfs_vm *vm);
 /* "<host> <pid>\n" of the owner (this daemon's when owned). */
 int rfs_vm_owner(struct rfs_vm *vm, char *buf, int size);
+/* Owned: is the lock still ours (ctl/owner.h rfs_owner_check)? If not,
+ * the VM is fenced: its disks retired (I/O fails), overlays closed, no
+ * longer owned; false is returned. */
+bool rfs_vm_check_owner(struct rfs_vm *vm);
 /* Rewrite the owner file with this process's pid (after the fork). */
 void rfs_vm_publish_owner(struct rfs_vm *vm);
 /* Not owned: try the lock. True when it was taken (then call
