@@ -54,6 +54,9 @@ struct rfs_vm {
 	unsigned nopen;              /* open files over all disks */
 	struct rfs_disk **disks;     /* the servable disks, sorted by name */
 	unsigned ndisks;
+	char **known;                /* every disk name of the description, broken
+				      * ones too: the overlays a revert removes */
+	unsigned nknown;
 };
 
 /* --- state folder and saved state ----------------------------------------- */
@@ -72,16 +75,16 @@ static int vm_state_dir(struct rfs_vm *vm, bool create)
 /* Store @state and @status, and the point (@tips: the disks' current tips;
  * else none), durably; on success vm.state and on_disk agree. Caller holds
  * cmd_lock. */
-static int store_saved(struct rfs_vm *vm, int dirfd, enum rfs_state state, enum rfs_result status,
-		       bool tips)
+static int store_saved(struct rfs_vm *vm, int dirfd, enum rfs_state state, bool has_status,
+		       enum rfs_result status, bool tips)
 {
 	struct rfs_saved s;
 	int r;
 
 	rfs_saved_init(&s);
 	s.state = state;
-	s.has_status = true;
-	s.status = status;
+	s.has_status = has_status;
+	s.status = has_status ? status : RFS_OK;
 	for (unsigned d = 0; tips && d < vm->ndisks; d++) {
 		struct cow_identity id;
 		size_t n;
@@ -124,13 +127,14 @@ static void detach_overlays(struct rfs_vm *vm)
 	}
 }
 
-/* Remove the overlay files of every disk; returns the first error. */
+/* Remove the overlay files of every disk the VM knows (a broken disk's
+ * too); returns the first error. */
 static int remove_overlays(struct rfs_vm *vm, int dirfd)
 {
 	int ret = 0;
 
-	for (unsigned d = 0; d < vm->ndisks; d++) {
-		const char *name = rfs_disk_name(vm->disks[d]);
+	for (unsigned d = 0; d < vm->nknown; d++) {
+		const char *name = vm->known[d];
 		int r = cow_remove(dirfd, name);
 
 		if (r < 0) {
@@ -144,10 +148,37 @@ static int remove_overlays(struct rfs_vm *vm, int dirfd)
 
 static bool any_overlay_file(struct rfs_vm *vm, int dirfd)
 {
-	for (unsigned d = 0; d < vm->ndisks; d++)
-		if (cow_exists(dirfd, rfs_disk_name(vm->disks[d])))
+	for (unsigned d = 0; d < vm->nknown; d++)
+		if (cow_exists(dirfd, vm->known[d]))
 			return true;
 	return false;
+}
+
+static void free_known(char **known, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(known[i]);
+	free(known);
+}
+
+/* Remember every disk name of @desc. 0 or -ENOMEM (the old list stays). */
+static int set_known(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
+{
+	char **known = calloc(desc->ndisks ? desc->ndisks : 1, sizeof(*known));
+
+	for (size_t i = 0; known && i < desc->ndisks; i++) {
+		known[i] = strdup(desc->disks[i].name);
+		if (!known[i]) {
+			free_known(known, (unsigned)i);
+			known = NULL;
+		}
+	}
+	if (!known)
+		return -ENOMEM;
+	free_known(vm->known, vm->nknown);
+	vm->known = known;
+	vm->nknown = (unsigned)desc->ndisks;
+	return 0;
 }
 
 /* Attach the overlay of every disk (failed over or committed). A disk whose
@@ -331,8 +362,10 @@ static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int di
 	bool broken = desc->broken;
 	unsigned n = 0;
 
-	if (!list)
+	if (!list || set_known(vm, desc) < 0) {
+		free(list);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < desc->ndisks; i++) {
 		if (place_disk(vm, &desc->disks[i], dirfd, at_point, list, &n, content, shape, &broken) < 0) {
 			while (n--)
@@ -395,7 +428,8 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 	}
 	attach_overlays(vm, dirfd);
 	if (vm->on_disk.version < 2 && !vm->facts.mismatch && !vm->facts.broken) {
-		int s = store_saved(vm, dirfd, vm->on_disk.state, vm->on_disk.status, true);
+		int s = store_saved(vm, dirfd, vm->on_disk.state, vm->on_disk.has_status,
+				     vm->on_disk.status, true);
 
 		rfs_log(s ? LOG_ERR : LOG_INFO, "%s: vm.state %s format 2 (recovery point recorded)",
 			vm->name, s ? "could not be migrated to" : "migrated to");
@@ -489,6 +523,7 @@ void rfs_vm_put(struct rfs_vm *vm)
 	for (unsigned d = 0; d < vm->ndisks; d++)
 		rfs_disk_put(vm->disks[d]);
 	free(vm->disks);
+	free_known(vm->known, vm->nknown);
 	rfs_saved_free(&vm->on_disk);
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd); /* another daemon may take the VM over now */
@@ -689,7 +724,7 @@ static struct rfs_outcome do_failover(struct rfs_vm *vm, enum rfs_state next)
 			goto out_undo;
 		}
 	}
-	r = store_saved(vm, dirfd, next, RFS_OK, true);
+	r = store_saved(vm, dirfd, next, true, RFS_OK, true);
 	if (r < 0) {
 		rfs_log(LOG_ERR, "%s: cannot store state: %s", vm->name, strerror(-r));
 		goto out_undo;
@@ -772,7 +807,7 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm, enum rfs_state next)
 		o = outcome_of(RFS_IN_USE);
 		goto out_unlock;
 	}
-	r = store_saved(vm, dirfd, next, RFS_OK, false);
+	r = store_saved(vm, dirfd, next, true, RFS_OK, false);
 	if (r < 0) {
 		rfs_log(LOG_ERR, "%s: cannot store state: %s", vm->name, strerror(-r));
 		o = outcome_of_errno(r);
@@ -801,7 +836,7 @@ static struct rfs_outcome do_commit(struct rfs_vm *vm, enum rfs_state next)
 	dirfd = vm_state_dir(vm, true);
 	if (dirfd < 0)
 		return outcome_of_errno(dirfd);
-	r = store_saved(vm, dirfd, next, RFS_OK, true);
+	r = store_saved(vm, dirfd, next, true, RFS_OK, true);
 	close(dirfd);
 	if (r < 0)
 		return outcome_of_errno(r);
@@ -943,6 +978,21 @@ uint64_t rfs_vm_fingerprint(struct rfs_vm *vm)
 	return fp;
 }
 
+/* Would @desc give the disks the VM has (same names, same chains, none
+ * broken)? Caller holds open_lock. */
+static bool desc_matches(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
+{
+	if (desc->broken || vm->facts.broken || desc->ndisks != vm->ndisks)
+		return false;
+	for (size_t i = 0; i < desc->ndisks; i++) {
+		struct rfs_disk *d = find_disk(vm, desc->disks[i].name);
+
+		if (!d || rfs_disk_sig(d) == 0 || rfs_disk_sig(d) != desc->disks[i].sig)
+			return false;
+	}
+	return true;
+}
+
 int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t fp)
 {
 	bool content = false, shape = false;
@@ -955,6 +1005,9 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
 		/* failed over: stays on its point; revert follows the folder */
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
 		vm->fp = fp;
+	} else if (desc_matches(vm, desc)) {
+		vm->fp = fp; /* a change that does not touch the disks */
+		__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
 	} else if (vm->nopen > 0) {
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
 		r = -EBUSY;
