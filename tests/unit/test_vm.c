@@ -17,7 +17,7 @@
  * need a filesystem that reports holes exactly: ext4 or tmpfs), since vm.c
  * stores vm.state and the overlays there.
  *
- * Tests that expose a bug of ctl/vm.c are marked "BUG (file, function)"
+ * Tests that exposed a bug of ctl/vm.c (fixed since) are marked "BUG (file, function)"
  * with what they expect, what they get and why.
  */
 #include <dirent.h>
