@@ -53,7 +53,10 @@ fi
 
 echo "== ThreadSanitizer build: tests labelled tsan"
 if bash "$top/scripts/setup.sh" "$top/build-tsan" -DRFS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-	(cd "$top/build-tsan" && ctest --output-on-failure -L tsan --timeout 1200) 2>&1 | tee "$log"
+	# ThreadSanitizer slows the daemon 5-15x: the living-store tests keep
+	# their checks but get 15 s where the spec's 5 s bound is asserted (the
+	# ASan run above asserts 5 s).
+	(cd "$top/build-tsan" && RFS_LIVE_DEADLINE=15 ctest --output-on-failure -L tsan --timeout 1200) 2>&1 | tee "$log"
 	count "$log"
 else
 	echo "ThreadSanitizer build failed"; failed=$((failed + 1))
