@@ -31,9 +31,16 @@
 
 /* Largest request the kernel sends us (FUSE max_pages = 256). */
 #define RFS_MAX_IO (1024 * 1024)
-/* Entry cache: entries that leave are invalidated; ctl files change at any
- * time; a disk's attributes change with writes. */
-#define TREE_TIMEOUT 3600.0
+/*
+ * Entry cache. Entries that leave are invalidated in the kernel, but a
+ * LOOKUP reply racing with that invalidation can still leave the kernel a
+ * dentry of the node that left (it is answered ENOENT, never another node's
+ * data); a one-second entry timeout bounds how long such a name stays
+ * wrong. vms/ and ctl/ never leave. ctl files change at any time; a disk's
+ * attributes change with writes.
+ */
+#define FIXED_ENTRY_TIMEOUT 3600.0
+#define ENTRY_TIMEOUT 1.0
 #define DIR_ATTR_TIMEOUT 1.0
 #define DISK_ATTR_TIMEOUT 1.0
 /* The longest ctl file line: "<host> <pid>\n" (HOST_NAME_MAX 64 on Linux). */
@@ -337,7 +344,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.ino = ni.ino;
 	e.generation = 1; /* inode numbers are never reused within a mount */
 	e.attr_timeout = timeout;
-	e.entry_timeout = TREE_TIMEOUT;
+	e.entry_timeout = parent == FUSE_ROOT_ID ? FIXED_ENTRY_TIMEOUT : ENTRY_TIMEOUT;
 	if (fuse_reply_entry(req, &e) != 0)
 		tree_forget(fs->tree, ni.ino, 1);
 }
