@@ -19,6 +19,12 @@ sector of an allocated block, so a reader with the bug returns wrong bytes.
                                 resolved by locator in the same folder)
   mkvhd.py vhdx-dirty-log FILE  mark a VHDX's log as not replayed (LogGuid
                                 set in the current header, CRC-32C fixed)
+  mkvhd.py vhdx-log SRC DST [--case C] [--entries N]
+                                DST = SRC with a dirty log of several entries
+                                (BAT updates, zero descriptor, data sectors;
+                                torn, wrapped or unreplayable as C says):
+                                libvhdi reads it stale, qemu-img check -r all
+                                replays it (see vhdx_log())
 
 Only the standard library is used.
 """
@@ -259,34 +265,192 @@ def libvhdi_sha256(path):
     return h.hexdigest()
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
 def crc32c(data):
     crc = 0xFFFFFFFF
     for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+        crc = CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
+
+def vhdx_current_header(f):
+    """(file offset, bytes) of the current VHDX header (valid, highest seq)."""
+    best = None
+    for off in (65536, 131072):
+        f.seek(off)
+        h = bytearray(f.read(4096))
+        stored = struct.unpack_from('<I', h, 4)[0]
+        h[4:8] = b'\0\0\0\0'
+        if h[:4] == b'head' and crc32c(h) == stored:
+            seq = struct.unpack_from('<Q', h, 8)[0]
+            if best is None or seq > best[0]:
+                best = (seq, off, h)
+    if best is None:
+        sys.exit('no valid VHDX header')
+    return best[1], best[2]
+
+
+def vhdx_set_log_guid(f, guid):
+    off, h = vhdx_current_header(f)
+    h[48:64] = guid
+    struct.pack_into('<I', h, 4, crc32c(h))
+    f.seek(off)
+    f.write(h)
 
 
 def vhdx_dirty_log(path):
     with open(path, 'r+b') as f:
-        best = None
-        for off in (65536, 131072):
-            f.seek(off)
-            h = bytearray(f.read(4096))
-            stored = struct.unpack_from('<I', h, 4)[0]
-            h[4:8] = b'\0\0\0\0'
-            if h[:4] == b'head' and crc32c(h) == stored:
-                seq = struct.unpack_from('<Q', h, 8)[0]
-                if best is None or seq > best[0]:
-                    best = (seq, off, h)
-        if best is None:
-            sys.exit('%s: no valid VHDX header' % path)
-        _seq, off, h = best
-        h[48:64] = uuid.uuid4().bytes
-        struct.pack_into('<I', h, 4, crc32c(h))
-        f.seek(off)
-        f.write(h)
+        vhdx_set_log_guid(f, uuid.uuid4().bytes)
+
+
+LOG_SECTOR = 4096
+GUID_BAT = '2dc27766-f623-4200-9d64-115e9bfd4a08'
+GUID_META = '8b7ca206-4790-4b9a-b8fe-575f050f886e'
+GUID_PARAMS = 'caa16737-fa36-4d43-b3b6-33f0aa44e76b'
+GUID_SECTOR = '8141bf1d-a96f-4709-ba47-f233a8faab5f'
+GUID_SIZE = '2fa54224-cd1b-4876-b211-5dbed83bf4b8'
+
+
+def vhdx_layout(d):
+    """BAT offset, block size, chunk ratio, log region and blocks of VHDX
+    bytes @d."""
+    rt = d[196608:262144]
+    regs = {str(uuid.UUID(bytes_le=bytes(rt[16 + 32 * i:32 + 32 * i]))):
+            struct.unpack_from('<QI', rt, 32 + 32 * i)
+            for i in range(struct.unpack_from('<I', rt, 8)[0])}
+    meta = regs[GUID_META][0]
+    items = {}
+    for i in range(struct.unpack_from('<H', d, meta + 10)[0]):
+        e = meta + 32 + 32 * i
+        items[str(uuid.UUID(bytes_le=bytes(d[e:e + 16])))] = \
+            meta + struct.unpack_from('<I', d, e + 16)[0]
+    bs = struct.unpack_from('<I', d, items[GUID_PARAMS])[0]
+    ss = struct.unpack_from('<I', d, items[GUID_SECTOR])[0]
+    h = d[65536:69632] if struct.unpack_from('<Q', d, 65544)[0] >= \
+        struct.unpack_from('<Q', d, 131080)[0] else d[131072:135168]
+    log_len, log_off = struct.unpack_from('<IQ', h, 68)
+    vsize = struct.unpack_from('<Q', d, items[GUID_SIZE])[0]
+    return regs[GUID_BAT][0], bs, (1 << 23) * ss // bs, log_off, log_len, -(-vsize // bs)
+
+
+def log_entry(guid, seq, tail, descs, flushed, last):
+    """One log entry: descs are ('data', file offset, 4096 bytes) or
+    ('zero', file offset, length)."""
+    count = len(descs)
+    dbytes = -(-(64 + 32 * count) // LOG_SECTOR) * LOG_SECTOR
+    ndata = sum(1 for x in descs if x[0] == 'data')
+    length = dbytes + ndata * LOG_SECTOR
+    e = bytearray(length)
+    struct.pack_into('<4sIIIQII16sQQ', e, 0, b'loge', 0, length, tail, seq, count, 0,
+                     guid, flushed, last)
+    at = dbytes
+    for i, (kind, off, arg) in enumerate(descs):
+        if kind == 'zero':
+            struct.pack_into('<4sIQQQ', e, 64 + 32 * i, b'zero', 0, arg, off, seq)
+            continue
+        struct.pack_into('<4sIQQQ', e, 64 + 32 * i, b'desc',
+                         struct.unpack_from('<I', arg, 4092)[0],
+                         struct.unpack_from('<Q', arg, 0)[0], off, seq)
+        e[at:at + LOG_SECTOR] = b'data' + struct.pack('<I', seq >> 32) + arg[8:4092] + \
+            struct.pack('<I', seq & 0xFFFFFFFF)
+        at += LOG_SECTOR
+    struct.pack_into('<I', e, 4, crc32c(e))
+    return e
+
+
+def vhdx_log(src, dst, case, entries=3):
+    """Copy VHDX @src (dynamic, no log, two blocks allocated at least) to
+    @dst with a dirty log of @case: valid, torn, wrapped, wrongseq (the
+    second entry's sequence number skips one: only the first replays),
+    badcrc (the first entry's checksum is wrong: nothing valid), pastfile
+    (FlushedFileOffset past the end of the file). @entries (1-3) of the
+    three entries are written: 1 a BAT update allocating a block through
+    the log (its data appended to the file directly, as Hyper-V does);
+    2 a zero descriptor and a data sector inside an allocated block; 3 a
+    BAT update turning another block ZERO and a data sector over the new
+    block. Every case but valid/wrongseq/badcrc/pastfile ends with a torn
+    fourth entry (checksum wrong) that must be ignored. The header's
+    LogGuid is set; the data of the replayed file is what a reader must
+    show (qemu-img check -r all replays it)."""
+    d = bytearray(open(src, 'rb').read())
+    bat, bs, ratio, log_off, log_len, nblocks = vhdx_layout(d)
+    guid = uuid.UUID(int=random.Random(case).getrandbits(128)).bytes
+    rng = random.Random(42)
+
+    def entry_index(b):
+        return b + b // ratio
+
+    def bat_entry(b):
+        return struct.unpack_from('<Q', d, bat + 8 * entry_index(b))[0]
+
+    alloc = [b for b in range(nblocks) if bat_entry(b) & 7 in (6, 7)]
+    free = [b for b in range(nblocks) if bat_entry(b) & 7 in (0, 2, 3)]
+    if len(alloc) < 2 or not free:
+        sys.exit('%s: needs two allocated blocks and a free one' % src)
+    a, z, n = alloc[0], alloc[1], free[0]
+    a_off = bat_entry(a) >> 20 << 20
+    new_off = -(-len(d) // (1 << 20)) * (1 << 20)
+    d += bytes(new_off - len(d))
+    d += bytes(rng.getrandbits(8) for _ in range(bs))
+    size = len(d)
+    cur = bytearray(d)  # the file as the log leaves it, entry by entry
+
+    def bat_sector(b, value):
+        pos = bat + 8 * entry_index(b)
+        struct.pack_into('<Q', cur, pos, value)
+        sec = pos // LOG_SECTOR * LOG_SECTOR
+        return ('data', sec, bytes(cur[sec:sec + LOG_SECTOR]))
+
+    def data_sector(off, byte):
+        cur[off:off + LOG_SECTOR] = bytes([byte]) * LOG_SECTOR
+        return ('data', off, bytes(cur[off:off + LOG_SECTOR]))
+
+    def zero(off, length):
+        cur[off:off + length] = bytes(length)
+        return ('zero', off, length)
+
+    plan = [[bat_sector(n, new_off | 6)],
+            [zero(a_off + 4096, 8192), data_sector(a_off + 65536, 0xC3)],
+            [bat_sector(z, 2), data_sector(new_off, 0x3C)]][:entries]
+    flushed = size + (1 << 20) if case == 'pastfile' else size
+    first = 250 if case == 'wrapped' else 2
+    if case == 'wrapped':  # the last entry wraps round the end of the log
+        plan[-1].append(data_sector(new_off + 8192, 0x5A))
+    seqs = [7 + i for i in range(len(plan))]
+    if case == 'wrongseq':
+        seqs = [7] + [9 + i for i in range(len(plan) - 1)]
+    log = bytearray(log_len)
+    pos = first * LOG_SECTOR
+    for i, descs in enumerate(plan):
+        e = log_entry(guid, seqs[i], first * LOG_SECTOR, descs, flushed, size)
+        if case == 'badcrc' and i == 0:
+            e[4] ^= 0xFF
+        for k in range(len(e)):
+            log[(pos + k) % log_len] = e[k]
+        pos = (pos + len(e)) % log_len
+    if case in ('torn', 'wrapped'):
+        e = log_entry(guid, seqs[-1] + 1, first * LOG_SECTOR,
+                      [('data', a_off, bytes([0xEE]) * LOG_SECTOR)], flushed, size)
+        e[-2048:] = bytes(2048)  # only half of its data sector reached the disk
+        for k in range(len(e)):
+            log[(pos + k) % log_len] = e[k]
+    d[log_off:log_off + log_len] = log
+    with open(dst, 'wb') as f:
+        f.write(d)
+    with open(dst, 'r+b') as f:
+        vhdx_set_log_guid(f, guid)
 
 
 def main():
@@ -300,6 +464,12 @@ def main():
     d.add_argument('--raw-out')
     for name in ('sha256', 'libvhdi-sha256', 'vhdx-dirty-log'):
         sub.add_parser(name).add_argument('file')
+    lg = sub.add_parser('vhdx-log')
+    lg.add_argument('src')
+    lg.add_argument('dst')
+    lg.add_argument('--case', default='valid',
+                    choices=['valid', 'torn', 'wrapped', 'wrongseq', 'badcrc', 'pastfile'])
+    lg.add_argument('--entries', type=int, default=3, choices=[1, 2, 3])
     a = ap.parse_args()
     if a.cmd == 'diff':
         if a.block_size % (8 * SECTOR) or a.block_size <= 0:
@@ -311,6 +481,8 @@ def main():
         print(hashlib.sha256(Vhd(a.file).content()).hexdigest())
     elif a.cmd == 'libvhdi-sha256':
         print(libvhdi_sha256(a.file))
+    elif a.cmd == 'vhdx-log':
+        vhdx_log(a.src, a.dst, a.case, a.entries)
     else:
         vhdx_dirty_log(a.file)
 

@@ -13,6 +13,7 @@
 
 #include "extmap.h"
 #include "util.h"
+#include "vhdxlog.h"
 
 /* block kind beyond enum extmap_kind: per sector, from the block's bitmap */
 #define KIND_MIXED 4
@@ -95,9 +96,20 @@ struct extmap {
 	uint32_t nbitmaps;     /* bitmaps kept */
 	uint32_t cap_bitmaps;  /* bitmaps room was allocated for (extmap_open() only) */
 	bool differencing;     /* unallocated means "in the parent", not zeros */
+	struct vhdx_replay *replay; /* VHDX whose log was replayed: the replayed
+				     * file ranges, seen first by every read; else NULL */
 	int fd;                /* extmap_open() only: the caller's descriptor */
-	uint64_t file_size;    /* extmap_open() only: bytes in the file */
+	uint64_t file_size;    /* extmap_open() only: bytes in the (replayed) file */
 };
+
+/* Read @len bytes of the file at @off as its metadata reads them: through
+ * the replayed log, if any. Returns 0 or -errno. */
+static int map_pread(const struct extmap *map, void *buf, size_t len, uint64_t off)
+{
+	if (map->replay)
+		return vhdx_replay_pread(map->replay, map->fd, buf, len, off);
+	return rfs_pread_full(map->fd, buf, len, off);
+}
 
 /* ---- bitmaps ---------------------------------------------------------- */
 
@@ -181,7 +193,7 @@ static int add_bitmap(struct extmap *map, uint64_t b, uint64_t data_off, uint64_
 		return -ENOMEM;
 	}
 	slot = bitmap_of(map, map->nbitmaps);
-	if (rfs_pread_full(map->fd, slot, map->bitmap_bytes, pos)) {
+	if (map_pread(map, slot, map->bitmap_bytes, pos)) {
 		snprintf(err, errlen, "cannot read the sector bitmap of block %llu",
 			 (unsigned long long)b);
 		return -EIO;
@@ -265,7 +277,7 @@ static int vhd_read_bat(struct extmap *map, uint64_t off, uint32_t entries, uint
 		snprintf(err, errlen, "out of memory for the block allocation table");
 		return -ENOMEM;
 	}
-	if (rfs_pread_full(map->fd, raw, bytes, off)) {
+	if (map_pread(map, raw, bytes, off)) {
 		free(raw);
 		free(bat);
 		snprintf(err, errlen, "cannot read the block allocation table");
@@ -322,7 +334,7 @@ static int vhd_sparse(struct extmap *map, const uint8_t *footer, char *err, size
 	int ret;
 
 	if (map->file_size < VHD_DYNHDR_SIZE || dyn_off > map->file_size - VHD_DYNHDR_SIZE ||
-	    rfs_pread_full(map->fd, dyn, sizeof(dyn), dyn_off) || memcmp(dyn, "cxsparse", 8)) {
+	    map_pread(map, dyn, sizeof(dyn), dyn_off) || memcmp(dyn, "cxsparse", 8)) {
 		snprintf(err, errlen, "dynamic disk header missing or unreadable");
 		return -EIO;
 	}
@@ -359,11 +371,11 @@ static int vhd_build(struct extmap *map, char *err, size_t errlen)
 	uint32_t type;
 
 	if (map->file_size < VHD_FOOTER_SIZE ||
-	    rfs_pread_full(map->fd, footer, sizeof(footer), map->file_size - VHD_FOOTER_SIZE) ||
+	    map_pread(map, footer, sizeof(footer), map->file_size - VHD_FOOTER_SIZE) ||
 	    memcmp(footer, "conectix", 8) != 0) {
 		/* a dynamic VHD keeps a copy of the footer at offset 0 */
 		if (map->file_size >= VHD_FOOTER_SIZE &&
-		    !rfs_pread_full(map->fd, footer, 8, 0) && !memcmp(footer, "conectix", 8)) {
+		    !map_pread(map, footer, 8, 0) && !memcmp(footer, "conectix", 8)) {
 			snprintf(err, errlen, "no VHD footer at the end of the file (truncated?)");
 			return -EIO;
 		}
@@ -398,9 +410,50 @@ static bool vhdx_checksum_ok(uint8_t *p, size_t len, const char *sig)
 }
 
 /*
+ * Replay the log that header @h names (workaround 3, vhdxlog.h): the log
+ * region (LogOffset, LogLength: 1 MiB multiples past the first MiB, inside
+ * the file, log version 0) is read as it is and its active sequence kept
+ * in map->replay; every later read of the file goes through it, and the
+ * file is as long as the replay says. Returns 0 or -errno with @err.
+ */
+static int vhdx_replay_log(struct extmap *map, const uint8_t *h, char *err, size_t errlen)
+{
+	uint64_t off = rfs_le64(h + 72), len = rfs_le32(h + 68);
+	unsigned version = (unsigned)(h[64] | h[65] << 8);
+	uint8_t *log;
+	int ret;
+
+	if (version != 0 || off < MiB || off % MiB || !len || len % MiB ||
+	    len > VHDX_LOG_MAX || off > map->file_size || len > map->file_size - off) {
+		snprintf(err, errlen, "VHDX log cannot be replayed: log region (%llu bytes at %llu, "
+			 "version %u) unusable", (unsigned long long)len, (unsigned long long)off,
+			 version);
+		return -EIO;
+	}
+	log = malloc(len);
+	if (!log) {
+		snprintf(err, errlen, "out of memory for the VHDX log");
+		return -ENOMEM;
+	}
+	ret = rfs_pread_full(map->fd, log, len, off);
+	if (ret) {
+		snprintf(err, errlen, "cannot read the VHDX log");
+		free(log);
+		return -EIO;
+	}
+	ret = vhdx_replay_build(log, len, h + 48, map->file_size, &map->replay, err, errlen);
+	free(log);
+	if (ret)
+		return ret == -EINVAL ? -EIO : ret;
+	map->file_size = vhdx_replay_size(map->replay);
+	return 0;
+}
+
+/*
  * The current header (MS-VHDX 2.2.2.1: valid checksum, highest sequence
- * number; the two copies live at 64 KiB and 128 KiB) must have no log to
- * replay (workaround 3) and be version 1. Returns 0 or -EIO with @err.
+ * number; the two copies live at 64 KiB and 128 KiB) must be version 1;
+ * a log it names (LogGuid set) is replayed (workaround 3). Returns 0 or
+ * -errno with @err.
  */
 static int vhdx_header(struct extmap *map, char *err, size_t errlen)
 {
@@ -415,7 +468,7 @@ static int vhdx_header(struct extmap *map, char *err, size_t errlen)
 	for (int i = 0; i < 2; i++) {
 		uint8_t *h = hdr + i * VHDX_HEADER_SIZE;
 
-		if (rfs_pread_full(map->fd, h, VHDX_HEADER_SIZE, (uint64_t)(i + 1) * 65536) ||
+		if (map_pread(map, h, VHDX_HEADER_SIZE, (uint64_t)(i + 1) * 65536) ||
 		    !vhdx_checksum_ok(h, VHDX_HEADER_SIZE, "head"))
 			continue;
 		if (!cur || rfs_le64(h + 8) > rfs_le64(cur + 8))
@@ -424,14 +477,11 @@ static int vhdx_header(struct extmap *map, char *err, size_t errlen)
 	if (!cur) {
 		snprintf(err, errlen, "no VHDX header with a valid checksum");
 		ret = -EIO;
-	} else if (memcmp(cur + 48, zero_guid, 16) != 0) {
-		snprintf(err, errlen,
-			 "VHDX log was never replayed (LogGuid set: its host stopped uncleanly); "
-			 "refused rather than served stale");
-		ret = -EIO;
 	} else if ((cur[66] | cur[67] << 8) != 1) {
-		snprintf(err, errlen, "unsupported VHDX version %u", cur[66] | cur[67] << 8);
+		snprintf(err, errlen, "unsupported VHDX version %u", (unsigned)(cur[66] | cur[67] << 8));
 		ret = -EIO;
+	} else if (memcmp(cur + 48, zero_guid, 16) != 0) {
+		ret = vhdx_replay_log(map, cur, err, errlen);
 	}
 	free(hdr);
 	return ret;
@@ -488,7 +538,7 @@ static int vhdx_region_table(struct extmap *map, struct vhdx_regions *r, char *e
 	}
 	memset(r, 0, sizeof(*r));
 	for (int i = 0; i < 2 && ret; i++) {
-		if (rfs_pread_full(map->fd, rt, VHDX_REGION_TABLE_SIZE,
+		if (map_pread(map, rt, VHDX_REGION_TABLE_SIZE,
 				   (uint64_t)(3 + i) * 65536) ||
 		    !vhdx_checksum_ok(rt, VHDX_REGION_TABLE_SIZE, "regi"))
 			continue;
@@ -536,7 +586,7 @@ static int vhdx_metadata_item(struct extmap *map, const struct vhdx_regions *r, 
 		return -EIO;
 	}
 	if (len < want || off < VHDX_METADATA_TABLE_SIZE || off > r->meta_len ||
-	    want > r->meta_len - off || rfs_pread_full(map->fd, v, want, r->meta_off + off)) {
+	    want > r->meta_len - off || map_pread(map, v, want, r->meta_off + off)) {
 		snprintf(err, errlen, "VHDX metadata item unreadable");
 		return -EIO;
 	}
@@ -566,7 +616,7 @@ static int vhdx_metadata(struct extmap *map, const struct vhdx_regions *r,
 		return -ENOMEM;
 	}
 	if (r->meta_len < VHDX_METADATA_TABLE_SIZE ||
-	    rfs_pread_full(map->fd, t, VHDX_METADATA_TABLE_SIZE, r->meta_off) ||
+	    map_pread(map, t, VHDX_METADATA_TABLE_SIZE, r->meta_off) ||
 	    memcmp(t, "metadata", 8) != 0) {
 		snprintf(err, errlen, "VHDX metadata table missing or unreadable");
 		free(t);
@@ -718,7 +768,7 @@ static int vhdx_read_bat(struct extmap *map, struct vhdx_bat *bat, const struct 
 	for (uint64_t k = 0; k < need && !ret; k += VHDX_BAT_READ / 8) {
 		uint64_t n = need - k < VHDX_BAT_READ / 8 ? need - k : VHDX_BAT_READ / 8;
 
-		if (rfs_pread_full(map->fd, raw, n * 8, r->bat_off + k * 8)) {
+		if (map_pread(map, raw, n * 8, r->bat_off + k * 8)) {
 			snprintf(err, errlen, "cannot read the VHDX BAT");
 			ret = -EIO;
 			break;
@@ -854,9 +904,27 @@ void extmap_close(struct extmap *map)
 {
 	if (!map)
 		return;
+	vhdx_replay_free(map->replay);
 	free(map->bitmaps);
 	free(map->blocks);
 	free(map);
+}
+
+/* A file run as the replayed log has it: cut where replayed ranges begin
+ * or end, and told as EXTMAP_MEMORY or EXTMAP_ZERO inside them. */
+static void replay_run(const struct extmap *map, struct extmap_run *run)
+{
+	struct vhdx_replay_run r;
+
+	if (!map->replay || run->kind != EXTMAP_FILE)
+		return;
+	vhdx_replay_lookup(map->replay, run->file_off, run->len, &r);
+	run->len = r.len;
+	if (r.kind == VHDX_REPLAY_FILE)
+		return;
+	run->kind = r.kind == VHDX_REPLAY_MEMORY ? EXTMAP_MEMORY : EXTMAP_ZERO;
+	run->data = r.data;
+	run->file_off = 0;
 }
 
 /* The run from @off (at most @len bytes) within the block holding @off. */
@@ -872,10 +940,12 @@ static void block_run(const struct extmap *map, uint64_t off, uint64_t len,
 		max = len;
 	run->len = max;
 	run->file_off = 0;
+	run->data = NULL;
 	if (blk->kind != KIND_MIXED) {
 		run->kind = (enum extmap_kind)blk->kind;
 		if (run->kind == EXTMAP_FILE)
 			run->file_off = blk->file_off + in;
+		replay_run(map, run);
 		return;
 	}
 	first = in / ss;
@@ -885,6 +955,7 @@ static void block_run(const struct extmap *map, uint64_t off, uint64_t len,
 	run->kind = set ? EXTMAP_FILE : EXTMAP_PARENT;
 	if (set)
 		run->file_off = blk->file_off + in;
+	replay_run(map, run);
 }
 
 int extmap_lookup(const struct extmap *map, uint64_t off, uint64_t len, struct extmap_run *run)
@@ -900,7 +971,8 @@ int extmap_lookup(const struct extmap *map, uint64_t off, uint64_t len, struct e
 
 		block_run(map, off + run->len, len - run->len, &next);
 		if (next.kind != run->kind ||
-		    (run->kind == EXTMAP_FILE && next.file_off != run->file_off + run->len))
+		    (run->kind == EXTMAP_FILE && next.file_off != run->file_off + run->len) ||
+		    (run->kind == EXTMAP_MEMORY && next.data != run->data + run->len))
 			break;
 		run->len += next.len;
 	}
@@ -915,4 +987,10 @@ uint64_t extmap_virtual_size(const struct extmap *map)
 bool extmap_differencing(const struct extmap *map)
 {
 	return map->differencing;
+}
+
+unsigned extmap_log_entries(const struct extmap *map, uint64_t *first_seq, uint64_t *last_seq)
+{
+	*first_seq = *last_seq = 0;
+	return map->replay ? vhdx_replay_entries(map->replay, first_seq, last_seq) : 0;
 }

@@ -9,7 +9,9 @@
  *   EXTMAP_FILE    in this file, contiguous from file offset run.file_off;
  *   EXTMAP_ZERO    nowhere: the run reads as zeros, whatever lies below;
  *   EXTMAP_PARENT  in the layer below (differencing files only; in a
- *                  dynamic or fixed file what is not in the file is zeros).
+ *                  dynamic or fixed file what is not in the file is zeros);
+ *   EXTMAP_MEMORY  in memory at run.data: file bytes a replayed VHDX log
+ *                  rewrote (workaround 3), valid as long as the map.
  * image.c reads with pread() at the offsets this map gives, and SEEK_DATA/
  * SEEK_HOLE, zero detection and the like ask the same map.
  *
@@ -48,11 +50,16 @@
  *     also does for NOT_PRESENT blocks); MS-VHDX 2.5.1.1 says their
  *     contents are zeros, not inherited. This map says EXTMAP_ZERO (and
  *     EXTMAP_PARENT for NOT_PRESENT, whatever the bitmap holds).
- *  3. VHDX log. libvhdi never reads the log (it does not even keep the
- *     header's LogGuid) and picks the header with the higher sequence
- *     number without checking its CRC-32C, so a VHDX whose host crashed
- *     before the log was replayed would be served stale. This map finds
- *     the current header as MS-VHDX says and refuses a non-empty log.
+ *  3. VHDX log. libvhdi (20210425, and by its source every release up to
+ *     20251119) never reads the log (it does not even keep the header's
+ *     LogGuid) and picks the header with the higher sequence number without
+ *     checking its CRC-32C, so a VHDX whose host crashed before the log was
+ *     replayed would be served stale. This map finds the current header as
+ *     MS-VHDX says and, when its LogGuid is set, replays the log in memory
+ *     as Windows would (vhdxlog.h): the region table, metadata, BAT and
+ *     sector bitmaps are parsed from the replayed file, and data runs that
+ *     the log rewrote are EXTMAP_MEMORY (or EXTMAP_ZERO) runs. The file is
+ *     never written. A log that cannot be replayed is refused (-EIO).
  *  4. VHDX fixed over one chunk (4 GiB with 512-byte sectors). libvhdi
  *     indexes a fixed VHDX's BAT as if it had no sector bitmap entries, so
  *     past the first chunk it reads the wrong block (zeros, where qemu-img
@@ -85,6 +92,7 @@ enum extmap_kind {
 	EXTMAP_FILE = 1, /* in this layer's file, at run.file_off */
 	EXTMAP_ZERO,     /* reads as zeros, not inherited from any parent */
 	EXTMAP_PARENT,   /* in the layer below (differencing files only) */
+	EXTMAP_MEMORY,   /* replayed VHDX log bytes, at run.data */
 };
 
 /* One answer of extmap_lookup(). */
@@ -92,6 +100,7 @@ struct extmap_run {
 	enum extmap_kind kind;
 	uint64_t len;      /* bytes from the asked offset: 1 .. the length asked */
 	uint64_t file_off; /* EXTMAP_FILE: file offset of the run's first byte, else 0 */
+	const uint8_t *data; /* EXTMAP_MEMORY: the run's bytes (owned by the map), else NULL */
 };
 
 /* The block map of one layer; opaque, immutable after extmap_open(). */
@@ -102,7 +111,7 @@ struct extmap;
  * descriptor is only read during this call and stays the caller's).
  * Returns 0 and *out, or -errno with a one-line reason in @err (without the
  * file name, which the caller adds): -EINVAL not a VHD/VHDX file, -EIO
- * inconsistent, truncated, or a VHDX log that was never replayed, -ENOMEM.
+ * inconsistent, truncated, or a VHDX log that cannot be replayed, -ENOMEM.
  */
 int extmap_open(int fd, struct extmap **out, char *err, size_t errlen);
 void extmap_close(struct extmap *map);
@@ -111,7 +120,8 @@ void extmap_close(struct extmap *map);
  * Where the bytes from @off live: the longest run of at most @len bytes
  * that all live in one place (maximal: the byte after the run, if within
  * @len and the disk, lives elsewhere or in a different kind of place; two
- * EXTMAP_FILE runs are one when their file offsets follow on). @off must be
+ * EXTMAP_FILE runs are one when their file offsets follow on, two
+ * EXTMAP_MEMORY runs when their bytes do). @off must be
  * below extmap_virtual_size() and @len non-zero (else -EINVAL); @len is cut
  * at the end of the disk. Returns 0. Thread-safe, no I/O.
  */
@@ -122,5 +132,9 @@ uint64_t extmap_virtual_size(const struct extmap *map);
 
 /* True for a differencing file (VHD disk type 4, VHDX HasParent). */
 bool extmap_differencing(const struct extmap *map);
+
+/* Entries of a VHDX log replayed in memory (0: none) and the sequence
+ * numbers of the first and last of them. */
+unsigned extmap_log_entries(const struct extmap *map, uint64_t *first_seq, uint64_t *last_seq);
 
 #endif

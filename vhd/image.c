@@ -8,7 +8,8 @@
  * without libvhdi: each layer has a block map (extmap.h) that says, for a
  * run of the disk, "this file at offset Y", "zeros" or "the layer below",
  * and a read of layer i is, run by run, one pread() of layer i's file, a
- * memset, or a read of layer i+1 for that run. Maps are immutable and the
+ * memcpy (bytes of a VHDX log replayed in memory), a memset, or a read of
+ * layer i+1 for that run. Maps are immutable and the
  * descriptors are only pread(), so reads need no lock and no libvhdi
  * handle: the libvhdi handles are closed once the chain is open.
  */
@@ -233,8 +234,8 @@ out_libvhdi:
 
 /*
  * What libvhdi cannot do on one file (extmap.h): build its block map, which
- * refuses a VHDX log left unreplayed and any block lying past the end of
- * the file (truncation), and check that the map and libvhdi agree on the
+ * replays a VHDX log in memory (refusing one that cannot be replayed) and
+ * refuses any block lying past the end of the file (truncation), and check that the map and libvhdi agree on the
  * size and on whether the file is differencing. *map receives the map
  * (NULL: the caller does not want it). Returns 0 or -errno with @msg.
  */
@@ -351,6 +352,8 @@ static int read_layer(const struct vhd_image *img, struct read_ctx *ctx, size_t 
 		}
 		if (run.kind == EXTMAP_FILE)
 			ret = read_file(img, ctx, i, buf, run.len, run.file_off);
+		else if (run.kind == EXTMAP_MEMORY) /* a replayed VHDX log */
+			memcpy(buf, run.data, run.len);
 		else if (run.kind == EXTMAP_PARENT && i + 1 < img->n)
 			ret = read_layer(img, ctx, i + 1, buf, run.len, off);
 		else /* zeros; a parent the chain checks ruled out reads as zeros too */
@@ -362,6 +365,18 @@ static int read_layer(const struct vhd_image *img, struct read_ctx *ctx, size_t 
 		off += run.len;
 	}
 	return 0;
+}
+
+/* Say when a layer is read through a VHDX log replayed in memory. */
+static void log_replayed(const struct layer *l)
+{
+	uint64_t first, last;
+	unsigned n = extmap_log_entries(l->map, &first, &last);
+
+	if (n)
+		rfs_log(LOG_INFO, "%s: VHDX log replayed in memory (%u entries, sequence %llu-%llu), "
+			"the file untouched", l->path, n, (unsigned long long)first,
+			(unsigned long long)last);
 }
 
 /*
@@ -387,6 +402,7 @@ static int check_layers(struct vhd_image *img, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", l->name, why);
 			return ret;
 		}
+		log_replayed(l);
 	}
 	return 0;
 }
@@ -471,7 +487,7 @@ static void layer_extent(const struct vhd_image *img, size_t i, uint64_t off, ui
 
 	extmap_lookup(img->layers[i].map, off, len, &r); /* off < size: cannot fail */
 	*run = r.len;
-	*allocated = r.kind == EXTMAP_FILE;
+	*allocated = r.kind == EXTMAP_FILE || r.kind == EXTMAP_MEMORY;
 	if (r.kind == EXTMAP_PARENT && i + 1 < img->n)
 		layer_extent(img, i + 1, off, r.len, run, allocated);
 }
