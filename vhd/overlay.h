@@ -82,7 +82,7 @@ int cow_peek(int dirfd, const char *name, struct cow_identity *out);
 
 /* Close the overlay (no implicit sync: durability is cow_sync()'s). Its
  * descriptor is closed on a background thread, whose cost grows with the
- * overlay on ext4 (see overlay.c); cow_wait_freed() waits for it. */
+ * overlay on ext4 (see closer.c); cow_wait_freed() waits for it. */
 void cow_close(struct cow_overlay *ov);
 
 /* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
@@ -91,13 +91,14 @@ void cow_close(struct cow_overlay *ov);
  * overlay, before or after), so the cost does not grow with the overlay. */
 int cow_remove(int dirfd, const char *name);
 
-/* Wait until the space of every overlay removed so far is given back. */
+/* Wait until the space of every overlay removed so far is given back
+ * (closer_wait(): every descriptor queued so far is closed). */
 void cow_wait_freed(void);
 
 /* While held, closes are queued and no background thread is started (they
  * are done on release, or by cow_wait_freed()). Releasing starts the
  * thread. The daemon holds it until it has forked into the background, so
- * that no thread runs across fork(), then releases it. */
+ * that no thread runs across fork(), then releases it. (closer_hold().) */
 void cow_closer_hold(bool hold);
 
 /* Does "<name>.overlay" exist in @dirfd? */
