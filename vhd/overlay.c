@@ -80,10 +80,11 @@
 #define COW_SUFFIX ".overlay"
 #define COW_TMP_SUFFIX ".overlay.tmp"
 
+/* Shared by every thread that uses the overlay: see "Locking" above. */
 struct cow_overlay {
-	int fd;                    /* "<disk>.overlay", O_RDWR; immutable */
-	uint32_t cluster;          /* cluster size, a power of two; immutable */
-	struct cow_identity id;    /* what the overlay belongs to; immutable */
+	int fd;                    /* "<disk>.overlay", O_RDWR; immutable after open */
+	uint32_t cluster;          /* cluster size, a power of two; immutable after open */
+	struct cow_identity id;    /* what the overlay belongs to; immutable after open */
 	pthread_rwlock_t rmw_lock; /* see "Locking" above */
 	uint8_t *rmw_buf;          /* one cluster; used only with rmw_lock held exclusive */
 };
@@ -297,12 +298,52 @@ static int publish(int dirfd, const char *tmp, const char *path)
 	return 0;
 }
 
+/*
+ * Before a create of @path in @dirfd: -EEXIST if an overlay is there
+ * already; a @tmp left behind is removed. Returns 0 or -errno.
+ */
+static int create_clear(int dirfd, const char *path, const char *tmp)
+{
+	struct stat st;
+
+	if (!fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW))
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	/* A ".tmp" is what a crash during an earlier create left. */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Make the file on @fd an empty overlay, durably: the header cluster, then
+ * the full size (all hole after the header), then fdatasync, so that what
+ * publish() names afterwards is complete. Returns 0 or -errno.
+ */
+static int write_empty(int fd, uint32_t cluster, const struct cow_identity *id)
+{
+	uint8_t *hdr = calloc(1, cluster);
+	int err;
+
+	if (!hdr)
+		return -ENOMEM;
+	header_encode(hdr, cluster, id);
+	err = rfs_pwrite_full(fd, hdr, cluster, 0);
+	free(hdr);
+	if (err)
+		return err;
+	if (ftruncate(fd, (off_t)(cluster + id->virtual_size)) < 0 || fdatasync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* In the order overlay.h gives: probe, write the ".tmp" and make it durable,
+ * rename it into place, sync the folder; undone on any failure. */
 int cow_create(int dirfd, const char *name, const struct cow_identity *id, struct cow_overlay **out)
 {
 	char path[NAME_MAX + 1], tmp[NAME_MAX + 1];
 	struct cow_overlay *ov;
-	struct stat st;
-	uint8_t *hdr;
 	uint32_t cluster = 0;
 	int err;
 
@@ -313,14 +354,9 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 		return err;
 	if (!identity_valid(id))
 		return -EINVAL;
-	if (!fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW))
-		return -EEXIST;
-	if (errno != ENOENT)
-		return -errno;
-	/* A ".tmp" is what a crash during an earlier create left. */
-	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
-		return -errno;
-
+	err = create_clear(dirfd, path, tmp);
+	if (err)
+		return err;
 	err = probe_cluster(dirfd, tmp, &cluster);
 	if (err) {
 		if (err == -EOPNOTSUPP)
@@ -338,22 +374,10 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 		goto out_free;
 	}
 
-	/* Write it and make it durable ... */
-	hdr = calloc(1, cluster);
-	if (!hdr) {
-		err = -ENOMEM;
-		goto out_unlink_tmp;
-	}
-	header_encode(hdr, cluster, id);
-	err = rfs_pwrite_full(ov->fd, hdr, cluster, 0);
-	free(hdr);
+	/* Write it and make it durable, then publish it. */
+	err = write_empty(ov->fd, cluster, id);
 	if (err)
 		goto out_unlink_tmp;
-	if (ftruncate(ov->fd, (off_t)(cluster + id->virtual_size)) < 0 || fdatasync(ov->fd) < 0) {
-		err = -errno;
-		goto out_unlink_tmp;
-	}
-	/* ... then publish it. */
 	err = publish(dirfd, tmp, path);
 	if (err)
 		goto out_unlink_tmp;
@@ -379,14 +403,57 @@ out_free:
 
 /* ---- open, close, remove ---- */
 
+/*
+ * Is the file on @fd (@path, for messages) an overlay made for @expect: a
+ * regular file whose header is valid, records @expect and matches the
+ * file's size? 0 with *cluster and *found; -EUCLEAN (corrupt) or -ESTALE
+ * (another replica's), logged; or -errno.
+ */
+static int check_overlay_file(int fd, const char *path, const struct cow_identity *expect, uint32_t *cluster,
+			      struct cow_identity *found)
+{
+	uint8_t hdr[COW_HDR_SIZE];
+	const char *why;
+	struct stat st;
+	int err;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode)) {
+		why = "not a regular file";
+		goto out_corrupt;
+	}
+	if (st.st_size < COW_HDR_SIZE) {
+		why = "shorter than its header";
+		goto out_corrupt;
+	}
+	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
+	if (err)
+		return err;
+	why = header_decode(hdr, cluster, found);
+	if (why)
+		goto out_corrupt;
+	if (!identity_equal(found, expect)) {
+		rfs_log(LOG_ERR, "overlay %s: made for another replica (disk \"%s\", %llu bytes)", path,
+			found->disk, (unsigned long long)found->virtual_size);
+		return -ESTALE;
+	}
+	if ((uint64_t)st.st_size != *cluster + found->virtual_size) {
+		why = "size differs from its header";
+		goto out_corrupt;
+	}
+	return 0;
+
+out_corrupt:
+	rfs_log(LOG_ERR, "overlay %s: corrupt: %s", path, why);
+	return -EUCLEAN;
+}
+
 int cow_open(int dirfd, const char *name, const struct cow_identity *expect, struct cow_overlay **out)
 {
 	char path[NAME_MAX + 1];
-	uint8_t hdr[COW_HDR_SIZE];
 	struct cow_identity found;
 	struct cow_overlay *ov;
-	const char *why;
-	struct stat st;
 	uint32_t cluster;
 	int fd, err;
 
@@ -398,37 +465,9 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	fd = openat(dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out_close;
-	}
-	err = -EUCLEAN;
-	if (!S_ISREG(st.st_mode)) {
-		why = "not a regular file";
-		goto out_corrupt;
-	}
-	if (st.st_size < COW_HDR_SIZE) {
-		why = "shorter than its header";
-		goto out_corrupt;
-	}
-	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
+	err = check_overlay_file(fd, path, expect, &cluster, &found);
 	if (err)
 		goto out_close;
-	err = -EUCLEAN;
-	why = header_decode(hdr, &cluster, &found);
-	if (why)
-		goto out_corrupt;
-	if (!identity_equal(&found, expect)) {
-		rfs_log(LOG_ERR, "overlay %s: made for another replica (disk \"%s\", %llu bytes)", path,
-			found.disk, (unsigned long long)found.virtual_size);
-		err = -ESTALE;
-		goto out_close;
-	}
-	if ((uint64_t)st.st_size != cluster + found.virtual_size) {
-		why = "size differs from its header";
-		goto out_corrupt;
-	}
-
 	ov = overlay_alloc(cluster, &found);
 	if (!ov) {
 		err = -ENOMEM;
@@ -438,8 +477,6 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	*out = ov;
 	return 0;
 
-out_corrupt:
-	rfs_log(LOG_ERR, "overlay %s: corrupt: %s", path, why);
 out_close:
 	close(fd);
 	return err;

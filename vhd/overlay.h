@@ -48,7 +48,9 @@
 #include <time.h>
 
 /* The layer under the overlay (the replica). A vtable so that unit tests can
- * put an in-memory disk under it. read() fills exactly @len bytes at @off. */
+ * put an in-memory disk under it. read() fills exactly @len bytes at @off;
+ * it is called from every thread that reads or writes the overlay, at once,
+ * so it must be thread-safe. The overlay keeps no pointer to it. */
 struct cow_source {
 	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
 	void *ctx;

@@ -146,20 +146,6 @@ static bool fd_is(int fd, const struct stat *st)
 	return !fstat(fd, &now) && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
 }
 
-/* Entries of the folder @path ("." and ".." included), -1 if unreadable. */
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static off_t size_of(int fd)
 {
 	struct stat st;
@@ -239,6 +225,20 @@ static void test_linked_or_readonly_kept(void **state)
 }
 
 #if !UNDER_TSAN /* see the test list */
+/* Entries of the folder @path ("." and ".." included), -1 if unreadable. */
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 /* Wait for child @pid with a deadline (not a pause: the children here are
  * done in milliseconds) and return its exit status; a hung child is killed
  * and fails the test. Under valgrind, which lacks pidfd_open, a plain wait. */
