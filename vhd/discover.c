@@ -35,7 +35,8 @@
 
 #define HYPERV_SUBDIR "Hyper-V Replica/Virtual hard disks"
 
-/* One disk file of a VM folder, while the folder is being resolved. */
+/* One disk file of a VM folder, while the folder is being resolved (by one
+ * thread, in scan_vm(); never shared). */
 struct file_ent {
 	char *name;
 	int probe_ret;          /* 0 or -errno from vhd_probe_file() */
@@ -300,29 +301,19 @@ static int add_disk(struct rfs_vm_desc *vm, struct rfs_disk_desc **slot)
 	return 0;
 }
 
-/* Resolve the disk files of @vm->dir into @vm->disks. Returns 0 or -ENOMEM. */
-static int scan_vm(struct rfs_vm_desc *vm)
+/*
+ * The disk files @names[@n] of @vm->dir, each probed exactly once
+ * (vhd_probe_file) and linked to the file its locator names, which is
+ * marked as a parent. *out receives the array; its names are @names'.
+ * Returns 0 or -ENOMEM.
+ */
+static int probe_files(const struct rfs_vm_desc *vm, char **names, size_t n, struct file_ent **out)
 {
-	struct file_ent *files = NULL;
-	struct rfs_disk_desc *disk;
-	char **names = NULL, path[PATH_MAX + NAME_MAX + 2];
-	size_t n = 0;
-	long walk = 0;
-	int ret;
+	struct file_ent *files = calloc(n ? n : 1, sizeof(*files));
+	char path[PATH_MAX + NAME_MAX + 2];
 
-	ret = list_dir(vm->dir, want_disk_file, &names, &n);
-	if (ret == -ENOMEM)
-		return ret;
-	if (ret) {
-		vm->broken = true;
-		rfs_log(LOG_ERR, "VM %s: cannot list %s: %s", vm->name, vm->dir, strerror(-ret));
-		return 0;
-	}
-	files = calloc(n ? n : 1, sizeof(*files));
-	if (!files) {
-		ret = -ENOMEM;
-		goto out_free_names;
-	}
+	if (!files)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		files[i].name = names[i];
 		snprintf(path, sizeof(path), "%s/%s", vm->dir, names[i]);
@@ -337,20 +328,65 @@ static int scan_vm(struct rfs_vm_desc *vm)
 		if (files[i].parent >= 0)
 			files[files[i].parent].is_parent = true;
 	}
-	/* tips first, then whatever is left: parent loops without a tip */
+	*out = files;
+	return 0;
+}
+
+/*
+ * One disk of @vm per chain of @files: walked from every tip (a file nobody
+ * names as parent) first, then from every file left unvisited, which sits
+ * on a parent loop with no tip, so that nothing disappears silently.
+ * Returns 0 or -ENOMEM (the disks added so far stay in @vm).
+ */
+static int add_chains(struct rfs_vm_desc *vm, struct file_ent *files, size_t n)
+{
+	struct rfs_disk_desc *disk;
+	long walk = 0;
+	int ret;
+
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < n; i++) {
 			if (pass == 0 ? files[i].is_parent : files[i].walk != 0)
 				continue;
 			ret = add_disk(vm, &disk);
 			if (ret)
-				goto out_free_files;
+				return ret;
 			ret = walk_chain(files, i, ++walk, vm->dir, vm->name, disk);
 			if (ret)
-				goto out_free_files;
+				return ret;
 			vm->broken |= disk->broken;
 		}
 	}
+	return 0;
+}
+
+/*
+ * Resolve the disk files of @vm->dir into @vm->disks: probe and link them,
+ * one disk per chain, then name, sort and sign the disks. A folder that
+ * cannot be listed makes the VM broken, not the scan fail. Returns 0 or
+ * -ENOMEM.
+ */
+static int scan_vm(struct rfs_vm_desc *vm)
+{
+	struct file_ent *files = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = list_dir(vm->dir, want_disk_file, &names, &n);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
+		vm->broken = true;
+		rfs_log(LOG_ERR, "VM %s: cannot list %s: %s", vm->name, vm->dir, strerror(-ret));
+		return 0;
+	}
+	ret = probe_files(vm, names, n, &files);
+	if (ret)
+		goto out_free_names;
+	ret = add_chains(vm, files, n);
+	if (ret)
+		goto out_free_files;
 	ret = name_disks(vm->disks, vm->ndisks);
 	if (ret)
 		goto out_free_files;

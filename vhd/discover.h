@@ -20,6 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Descriptions are plain values owned by the caller of rfs_discover() or
+ * rfs_discover_vm(); nothing here locks them or keeps a pointer into them.
+ * A caller that shares one between threads guards it with its own lock or
+ * treats it as immutable once filled.
+ */
 struct rfs_disk_desc {
 	char name[NAME_MAX + 1]; /* shown name without ".img": "sys" or "sys.vhdx" */
 	size_t chain_len;        /* >= 1 unless broken with nothing resolvable */

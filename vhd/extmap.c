@@ -78,13 +78,17 @@ static const uint8_t guid_page83[16] =
 static const uint8_t guid_parent_locator[16] =
 	MSGUID(0xa8d35f2du, 0xb30bu, 0x454du, 0xab, 0xf7, 0xd3, 0xd8, 0x48, 0x34, 0xab, 0x0c);
 
-/* One block of the virtual disk (a fixed VHD is a single block). */
+/* One block of the virtual disk (a fixed VHD is a single block). Part of
+ * the map: immutable after extmap_open(). */
 struct block {
 	uint64_t file_off; /* EXTMAP_FILE, KIND_MIXED: file offset of its first byte */
 	uint32_t bitmap;   /* KIND_MIXED: index of its bitmap in extmap.bitmaps */
 	uint8_t kind;      /* enum extmap_kind, or KIND_MIXED */
 };
 
+/* Built by extmap_open() on one thread; immutable afterwards, so any number
+ * of reader threads use it without a lock (extmap.h). The fields marked
+ * "extmap_open() only" are not read after it returns. */
 struct extmap {
 	uint64_t vsize;        /* virtual disk size in bytes */
 	uint64_t block_size;   /* bytes of virtual disk per block, > 0 */

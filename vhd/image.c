@@ -50,14 +50,17 @@ struct layer {
 	struct extmap *map;       /* where each byte of its disk lives */
 };
 
+/* Shared by every reader thread without a lock: all immutable after
+ * vhd_image_open() but error_logged, which is atomic. */
 struct vhd_image {
-	size_t n;
+	size_t n;                     /* layers in the chain; immutable after open */
 	struct layer *layers;         /* [n], tip first; immutable after open */
 	struct vhd_image_info info;   /* cached at open, immutable */
-	atomic_bool error_logged;     /* a read error was logged already */
+	atomic_bool error_logged;     /* atomic, set once: a read error was logged already */
 };
 
-/* One vhd_image_read() or read at open: where it reads, what went wrong. */
+/* One vhd_image_read() or read at open: where it reads, what went wrong.
+ * On the reading thread's stack, never shared. */
 struct read_ctx {
 	bool small;                   /* read through fd_random (see struct layer) */
 	char msg[MSG_LEN];            /* the error met, naming the file */
@@ -160,22 +163,73 @@ static void strip_directory(char *name)
 	memmove(name, last, strlen(last) + 1);
 }
 
-/* Fill @out from an open libvhdi file. Returns 0 or -EIO with @msg. */
+/*
+ * The parent a differencing file asks for: its identifier and the file name
+ * of its locator, without any directory part (the parent is looked for in
+ * the same folder). Returns 0, -ENOMEM or -EIO with @msg.
+ */
+static int describe_parent(libvhdi_file_t *file, struct vhd_probe *out, char *msg, size_t len)
+{
+	libvhdi_error_t *error = NULL;
+	size_t name_size = 0;
+	uint8_t *name;
+	int ret;
+
+	if (libvhdi_file_get_parent_identifier(file, out->parent_identifier, 16, &error) == -1)
+		goto out_libvhdi;
+	ret = libvhdi_file_get_utf8_parent_filename_size(file, &name_size, &error);
+	if (ret == -1)
+		goto out_libvhdi;
+	if (ret == 0 || name_size <= 1) {
+		snprintf(msg, len, "differencing disk without a parent locator");
+		return -EIO;
+	}
+	name = malloc(name_size);
+	if (!name) {
+		snprintf(msg, len, "out of memory");
+		return -ENOMEM;
+	}
+	if (libvhdi_file_get_utf8_parent_filename(file, name, name_size, &error) != 1) {
+		free(name);
+		goto out_libvhdi;
+	}
+	strip_directory((char *)name);
+	if (strlen((char *)name) > NAME_MAX || !name[0]) {
+		snprintf(msg, len, "parent file name in the locator is unusable");
+		free(name);
+		return -EIO;
+	}
+	strcpy(out->parent_name, (char *)name);
+	free(name);
+	return 0;
+
+out_libvhdi:
+	vhdi_message(&error, msg, len);
+	return -EIO;
+}
+
+/*
+ * Fill @out from an open libvhdi file: format, disk type, sizes, identity,
+ * and for a differencing file its parent (describe_parent()). Only the
+ * types and sector-aligned sizes the rest of replicafs reads are accepted.
+ * Returns 0, -ENOMEM or -EIO with @msg.
+ */
 static int describe(libvhdi_file_t *file, struct vhd_probe *out, char *msg, size_t len)
 {
 	libvhdi_error_t *error = NULL;
-	int file_type = 0, ret;
+	int file_type = 0;
 	uint32_t disk_type = 0;
 	size64_t size = 0;
-	size_t name_size = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (libvhdi_file_get_file_type(file, &file_type, &error) != 1 ||
 	    libvhdi_file_get_disk_type(file, &disk_type, &error) != 1 ||
 	    libvhdi_file_get_media_size(file, &size, &error) != 1 ||
 	    libvhdi_file_get_bytes_per_sector(file, &out->sector_size, &error) != 1 ||
-	    libvhdi_file_get_identifier(file, out->identifier, 16, &error) != 1)
-		goto out_libvhdi;
+	    libvhdi_file_get_identifier(file, out->identifier, 16, &error) != 1) {
+		vhdi_message(&error, msg, len);
+		return -EIO;
+	}
 	if (file_type != LIBVHDI_FILE_TYPE_VHD && file_type != LIBVHDI_FILE_TYPE_VHDX) {
 		snprintf(msg, len, "unknown file type %d", file_type);
 		return -EIO;
@@ -195,41 +249,7 @@ static int describe(libvhdi_file_t *file, struct vhd_probe *out, char *msg, size
 	out->virtual_size = size;
 	if (out->type != VHD_TYPE_DIFFERENCING)
 		return 0;
-
-	if (libvhdi_file_get_parent_identifier(file, out->parent_identifier, 16, &error) == -1)
-		goto out_libvhdi;
-	ret = libvhdi_file_get_utf8_parent_filename_size(file, &name_size, &error);
-	if (ret == -1)
-		goto out_libvhdi;
-	if (ret == 0 || name_size <= 1) {
-		snprintf(msg, len, "differencing disk without a parent locator");
-		return -EIO;
-	}
-	{
-		uint8_t *name = malloc(name_size);
-
-		if (!name) {
-			snprintf(msg, len, "out of memory");
-			return -ENOMEM;
-		}
-		if (libvhdi_file_get_utf8_parent_filename(file, name, name_size, &error) != 1) {
-			free(name);
-			goto out_libvhdi;
-		}
-		strip_directory((char *)name);
-		if (strlen((char *)name) > NAME_MAX || !name[0]) {
-			snprintf(msg, len, "parent file name in the locator is unusable");
-			free(name);
-			return -EIO;
-		}
-		strcpy(out->parent_name, (char *)name);
-		free(name);
-	}
-	return 0;
-
-out_libvhdi:
-	vhdi_message(&error, msg, len);
-	return -EIO;
+	return describe_parent(file, out, msg, len);
 }
 
 /*

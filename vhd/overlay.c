@@ -52,11 +52,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "log.h"
 #include "overlay.h"
 #include "util.h"
@@ -80,10 +80,11 @@
 #define COW_SUFFIX ".overlay"
 #define COW_TMP_SUFFIX ".overlay.tmp"
 
+/* Shared by every thread that uses the overlay: see "Locking" above. */
 struct cow_overlay {
-	int fd;                    /* "<disk>.overlay", O_RDWR; immutable */
-	uint32_t cluster;          /* cluster size, a power of two; immutable */
-	struct cow_identity id;    /* what the overlay belongs to; immutable */
+	int fd;                    /* "<disk>.overlay", O_RDWR; immutable after open */
+	uint32_t cluster;          /* cluster size, a power of two; immutable after open */
+	struct cow_identity id;    /* what the overlay belongs to; immutable after open */
 	pthread_rwlock_t rmw_lock; /* see "Locking" above */
 	uint8_t *rmw_buf;          /* one cluster; used only with rmw_lock held exclusive */
 };
@@ -157,12 +158,12 @@ static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct c
 
 /* ---- allocation ---- */
 
-static void close_later(int fd);
-
+/* Free @ov. Its descriptor goes to the closer, since its close can cost in
+ * proportion to the overlay (closer.c). */
 static void overlay_free(struct cow_overlay *ov)
 {
 	if (ov->fd >= 0)
-		close_later(ov->fd);
+		closer_close(ov->fd);
 	pthread_rwlock_destroy(&ov->rmw_lock);
 	free(ov->rmw_buf);
 	free(ov);
@@ -297,12 +298,52 @@ static int publish(int dirfd, const char *tmp, const char *path)
 	return 0;
 }
 
+/*
+ * Before a create of @path in @dirfd: -EEXIST if an overlay is there
+ * already; a @tmp left behind is removed. Returns 0 or -errno.
+ */
+static int create_clear(int dirfd, const char *path, const char *tmp)
+{
+	struct stat st;
+
+	if (!fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW))
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	/* A ".tmp" is what a crash during an earlier create left. */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Make the file on @fd an empty overlay, durably: the header cluster, then
+ * the full size (all hole after the header), then fdatasync, so that what
+ * publish() names afterwards is complete. Returns 0 or -errno.
+ */
+static int write_empty(int fd, uint32_t cluster, const struct cow_identity *id)
+{
+	uint8_t *hdr = calloc(1, cluster);
+	int err;
+
+	if (!hdr)
+		return -ENOMEM;
+	header_encode(hdr, cluster, id);
+	err = rfs_pwrite_full(fd, hdr, cluster, 0);
+	free(hdr);
+	if (err)
+		return err;
+	if (ftruncate(fd, (off_t)(cluster + id->virtual_size)) < 0 || fdatasync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* In the order overlay.h gives: probe, write the ".tmp" and make it durable,
+ * rename it into place, sync the folder; undone on any failure. */
 int cow_create(int dirfd, const char *name, const struct cow_identity *id, struct cow_overlay **out)
 {
 	char path[NAME_MAX + 1], tmp[NAME_MAX + 1];
 	struct cow_overlay *ov;
-	struct stat st;
-	uint8_t *hdr;
 	uint32_t cluster = 0;
 	int err;
 
@@ -313,14 +354,9 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 		return err;
 	if (!identity_valid(id))
 		return -EINVAL;
-	if (!fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW))
-		return -EEXIST;
-	if (errno != ENOENT)
-		return -errno;
-	/* A ".tmp" is what a crash during an earlier create left. */
-	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
-		return -errno;
-
+	err = create_clear(dirfd, path, tmp);
+	if (err)
+		return err;
 	err = probe_cluster(dirfd, tmp, &cluster);
 	if (err) {
 		if (err == -EOPNOTSUPP)
@@ -338,22 +374,10 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 		goto out_free;
 	}
 
-	/* Write it and make it durable ... */
-	hdr = calloc(1, cluster);
-	if (!hdr) {
-		err = -ENOMEM;
-		goto out_unlink_tmp;
-	}
-	header_encode(hdr, cluster, id);
-	err = rfs_pwrite_full(ov->fd, hdr, cluster, 0);
-	free(hdr);
+	/* Write it and make it durable, then publish it. */
+	err = write_empty(ov->fd, cluster, id);
 	if (err)
 		goto out_unlink_tmp;
-	if (ftruncate(ov->fd, (off_t)(cluster + id->virtual_size)) < 0 || fdatasync(ov->fd) < 0) {
-		err = -errno;
-		goto out_unlink_tmp;
-	}
-	/* ... then publish it. */
 	err = publish(dirfd, tmp, path);
 	if (err)
 		goto out_unlink_tmp;
@@ -379,14 +403,57 @@ out_free:
 
 /* ---- open, close, remove ---- */
 
+/*
+ * Is the file on @fd (@path, for messages) an overlay made for @expect: a
+ * regular file whose header is valid, records @expect and matches the
+ * file's size? 0 with *cluster and *found; -EUCLEAN (corrupt) or -ESTALE
+ * (another replica's), logged; or -errno.
+ */
+static int check_overlay_file(int fd, const char *path, const struct cow_identity *expect, uint32_t *cluster,
+			      struct cow_identity *found)
+{
+	uint8_t hdr[COW_HDR_SIZE];
+	const char *why;
+	struct stat st;
+	int err;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode)) {
+		why = "not a regular file";
+		goto out_corrupt;
+	}
+	if (st.st_size < COW_HDR_SIZE) {
+		why = "shorter than its header";
+		goto out_corrupt;
+	}
+	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
+	if (err)
+		return err;
+	why = header_decode(hdr, cluster, found);
+	if (why)
+		goto out_corrupt;
+	if (!identity_equal(found, expect)) {
+		rfs_log(LOG_ERR, "overlay %s: made for another replica (disk \"%s\", %llu bytes)", path,
+			found->disk, (unsigned long long)found->virtual_size);
+		return -ESTALE;
+	}
+	if ((uint64_t)st.st_size != *cluster + found->virtual_size) {
+		why = "size differs from its header";
+		goto out_corrupt;
+	}
+	return 0;
+
+out_corrupt:
+	rfs_log(LOG_ERR, "overlay %s: corrupt: %s", path, why);
+	return -EUCLEAN;
+}
+
 int cow_open(int dirfd, const char *name, const struct cow_identity *expect, struct cow_overlay **out)
 {
 	char path[NAME_MAX + 1];
-	uint8_t hdr[COW_HDR_SIZE];
 	struct cow_identity found;
 	struct cow_overlay *ov;
-	const char *why;
-	struct stat st;
 	uint32_t cluster;
 	int fd, err;
 
@@ -398,37 +465,9 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	fd = openat(dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out_close;
-	}
-	err = -EUCLEAN;
-	if (!S_ISREG(st.st_mode)) {
-		why = "not a regular file";
-		goto out_corrupt;
-	}
-	if (st.st_size < COW_HDR_SIZE) {
-		why = "shorter than its header";
-		goto out_corrupt;
-	}
-	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
+	err = check_overlay_file(fd, path, expect, &cluster, &found);
 	if (err)
 		goto out_close;
-	err = -EUCLEAN;
-	why = header_decode(hdr, &cluster, &found);
-	if (why)
-		goto out_corrupt;
-	if (!identity_equal(&found, expect)) {
-		rfs_log(LOG_ERR, "overlay %s: made for another replica (disk \"%s\", %llu bytes)", path,
-			found.disk, (unsigned long long)found.virtual_size);
-		err = -ESTALE;
-		goto out_close;
-	}
-	if ((uint64_t)st.st_size != cluster + found.virtual_size) {
-		why = "size differs from its header";
-		goto out_corrupt;
-	}
-
 	ov = overlay_alloc(cluster, &found);
 	if (!ov) {
 		err = -ENOMEM;
@@ -438,8 +477,6 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	*out = ov;
 	return 0;
 
-out_corrupt:
-	rfs_log(LOG_ERR, "overlay %s: corrupt: %s", path, why);
 out_close:
 	close(fd);
 	return err;
@@ -471,180 +508,16 @@ void cow_close(struct cow_overlay *ov)
 		overlay_free(ov);
 }
 
-/*
- * Closing an overlay descriptor can cost in proportion to the overlay:
- *  - the last close of an unlinked file frees its blocks (seconds for 10 GiB
- *    of scattered clusters, with the page cache to drop);
- *  - ext4 discards a written file's block preallocations when its last
- *    writable descriptor is closed, linked or not: 14 ms for an overlay of
- *    160 000 scattered 64 KiB extents (measured with strace -T on revert).
- * So every overlay descriptor (cow_close(), and the one cow_remove() keeps
- * across the unlink) is queued to one closer thread, and a revert costs the
- * same for any overlay size. The daemon holds the thread back
- * (cow_closer_hold()) until it has forked into the background, so that no
- * thread of ours runs across that fork (ASan's leak check in the child
- * tripped over the parent's), and starts it right then, not in the revert
- * that first needs it: a thread made there was seen to take the revert's
- * CPU, 12-14 ms in 2 of 5 reverts. Elsewhere (tests) the first close starts
- * it. It runs at nice 19 so request threads get the CPUs first wherever
- * the kernel can switch. cow_wait_freed() waits until the queue is done.
- */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t work;  /* signalled when a descriptor is queued */
-	pthread_cond_t done;  /* broadcast when the queue is empty and idle */
-	int *fds;             /* to close, in order */
-	size_t n, cap;
-	bool started, busy;   /* the thread exists / is closing one */
-	bool held;            /* cow_closer_hold(): start no thread */
-} closer = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.work = PTHREAD_COND_INITIALIZER,
-	.done = PTHREAD_COND_INITIALIZER,
-};
-
-/* Close @fd. If its file is unlinked (a revert), first give its page cache
- * and blocks back from the end in steps of 64 MiB, each a short system call
- * after which the CPU can go to a request thread; one close doing it all
- * was seen to hold a revert's reply up by 3-5 ms for 10 GiB of scattered
- * extents. ftruncate() fails on a read-only descriptor: the close does it. */
-static void release_fd(int fd)
-{
-	const off_t step = (off_t)64 << 20;
-	struct stat st;
-
-	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_nlink == 0)
-		for (off_t size = st.st_size; size > 0;) {
-			size = size > step ? size - step : 0;
-			if (ftruncate(fd, size))
-				break;
-		}
-	close(fd);
-}
-
-static void *closer_main(void *arg)
-{
-	(void)arg;
-	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
-	pthread_mutex_lock(&closer.lock);
-	for (;;) {
-		int fd;
-
-		while (closer.n == 0) {
-			closer.busy = false;
-			pthread_cond_broadcast(&closer.done);
-			pthread_cond_wait(&closer.work, &closer.lock);
-		}
-		fd = closer.fds[0];
-		memmove(closer.fds, closer.fds + 1, --closer.n * sizeof(*closer.fds));
-		closer.busy = true;
-		pthread_mutex_unlock(&closer.lock);
-		release_fd(fd);
-		pthread_mutex_lock(&closer.lock);
-	}
-	return NULL;
-}
-
-/* Threads do not survive fork(), and the daemon forks (fuse_daemonize)
- * after its VMs, and so perhaps their overlays, are open: the child forgets
- * the parent's closer and starts its own when it has work. */
-static void closer_prepare(void)
-{
-	pthread_mutex_lock(&closer.lock);
-}
-
-static void closer_parent(void)
-{
-	pthread_mutex_unlock(&closer.lock);
-}
-
-static void closer_child(void)
-{
-	closer.started = false;
-	closer.busy = false;
-	pthread_cond_init(&closer.work, NULL); /* no waiter exists here */
-	pthread_cond_init(&closer.done, NULL);
-	pthread_mutex_unlock(&closer.lock);
-}
-
-static void closer_register(void)
-{
-	pthread_atfork(closer_prepare, closer_parent, closer_child);
-}
-
-/* Start the closer thread unless it runs or is held (caller holds the
- * lock); true if it runs. */
-static bool closer_start_locked(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_attr_t attr;
-	pthread_t thread;
-
-	if (closer.started || closer.held)
-		return closer.started;
-	pthread_once(&once, closer_register);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	closer.started = !pthread_create(&thread, &attr, closer_main, NULL);
-	pthread_attr_destroy(&attr);
-	return closer.started;
-}
-
-/* No thread to do it (none can be made, or it is held): close the queue
- * here (caller holds the lock). */
-static void close_queue_locked(void)
-{
-	while (closer.n > 0)
-		close(closer.fds[--closer.n]);
-}
-
-static void close_later(int fd)
-{
-	pthread_mutex_lock(&closer.lock);
-	if (closer.n == closer.cap) {
-		size_t cap = closer.cap ? 2 * closer.cap : 8;
-		int *fds = realloc(closer.fds, cap * sizeof(*fds));
-
-		if (!fds) {
-			pthread_mutex_unlock(&closer.lock);
-			close(fd); /* no memory: pay it here */
-			return;
-		}
-		closer.fds = fds;
-		closer.cap = cap;
-	}
-	closer.fds[closer.n++] = fd;
-	if (closer_start_locked())
-		pthread_cond_signal(&closer.work);
-	else if (!closer.held)
-		close_queue_locked(); /* no thread */
-	pthread_mutex_unlock(&closer.lock);
-}
-
+/* The closer is a module of its own (closer.h); these names are the
+ * overlay's contract for it, kept for the daemon and the VM code. */
 void cow_closer_hold(bool hold)
 {
-	pthread_mutex_lock(&closer.lock);
-	closer.held = hold;
-	if (!hold) {
-		if (closer_start_locked())
-			pthread_cond_signal(&closer.work);
-		else
-			close_queue_locked();
-	}
-	pthread_mutex_unlock(&closer.lock);
+	closer_hold(hold);
 }
 
 void cow_wait_freed(void)
 {
-	pthread_mutex_lock(&closer.lock);
-	/* queued while held, or before a fork() took the thread away */
-	if (closer.n > 0 && !closer_start_locked())
-		close_queue_locked();
-	else if (closer.n > 0)
-		pthread_cond_signal(&closer.work);
-	while (closer.n > 0 || closer.busy)
-		pthread_cond_wait(&closer.done, &closer.lock);
-	pthread_mutex_unlock(&closer.lock);
+	closer_wait();
 }
 
 int cow_remove(int dirfd, const char *name)
@@ -675,7 +548,7 @@ int cow_remove(int dirfd, const char *name)
 out_close:
 	if (fd >= 0) {
 		if (removed)
-			close_later(fd);
+			closer_close(fd);
 		else
 			close(fd);
 	}

@@ -48,7 +48,9 @@
 #include <time.h>
 
 /* The layer under the overlay (the replica). A vtable so that unit tests can
- * put an in-memory disk under it. read() fills exactly @len bytes at @off. */
+ * put an in-memory disk under it. read() fills exactly @len bytes at @off;
+ * it is called from every thread that reads or writes the overlay, at once,
+ * so it must be thread-safe. The overlay keeps no pointer to it. */
 struct cow_source {
 	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
 	void *ctx;
@@ -82,7 +84,7 @@ int cow_peek(int dirfd, const char *name, struct cow_identity *out);
 
 /* Close the overlay (no implicit sync: durability is cow_sync()'s). Its
  * descriptor is closed on a background thread, whose cost grows with the
- * overlay on ext4 (see overlay.c); cow_wait_freed() waits for it. */
+ * overlay on ext4 (see closer.c); cow_wait_freed() waits for it. */
 void cow_close(struct cow_overlay *ov);
 
 /* Delete "<name>.overlay" (and any ".tmp"), fsync the folder. 0 if absent.
@@ -91,13 +93,14 @@ void cow_close(struct cow_overlay *ov);
  * overlay, before or after), so the cost does not grow with the overlay. */
 int cow_remove(int dirfd, const char *name);
 
-/* Wait until the space of every overlay removed so far is given back. */
+/* Wait until the space of every overlay removed so far is given back
+ * (closer_wait(): every descriptor queued so far is closed). */
 void cow_wait_freed(void);
 
 /* While held, closes are queued and no background thread is started (they
  * are done on release, or by cow_wait_freed()). Releasing starts the
  * thread. The daemon holds it until it has forked into the background, so
- * that no thread runs across fork(), then releases it. */
+ * that no thread runs across fork(), then releases it. (closer_hold().) */
 void cow_closer_hold(bool hold);
 
 /* Does "<name>.overlay" exist in @dirfd? */

@@ -62,6 +62,7 @@ int rfs_sync_dir(int dirfd)
 	return ret;
 }
 
+/* Filled once under crc32c_once, read-only afterwards by any thread. */
 static uint32_t crc32c_table[256];
 static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
 

@@ -12,16 +12,18 @@
  * its system calls, see the order of its durable steps and make one fail.
  * They pass straight through unless a test arms them.
  *
+ * The background closer that cow_close() and cow_remove() hand their
+ * descriptors to is tested on its own in test_closer.c (hold, fork, the
+ * truncation of unlinked files); here only through the overlay.
+ *
  * The randomized test prints its seed; RFS_TEST_SEED=<n> replays it and
  * RFS_TEST_ITERATIONS=<n> sets its length.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -34,7 +36,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1358,111 +1359,6 @@ static void test_remove_while_open(void **state)
 	free(buf);
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
-#if !UNDER_TSAN /* see the test list */
-/* Wait for child @pid with a deadline (not a pause: the children here are
- * done in milliseconds) and return its exit status; a hung child is killed
- * and fails the test. Under valgrind, which lacks pidfd_open, a plain wait. */
-static int wait_child(pid_t pid)
-{
-	struct pollfd pfd = { .events = POLLIN };
-	int st;
-
-	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pfd.fd >= 0) {
-		int r = poll(&pfd, 1, 30000);
-
-		close(pfd.fd);
-		if (r != 1) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("the child did not finish in 30 s (a cow_wait_freed() that hangs?)");
-		}
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
-/* Is @fd still the descriptor of the file @st describes? */
-static bool fd_is(int fd, const struct stat *st)
-{
-	struct stat now;
-
-	return !fstat(fd, &now) && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
-}
-
-/* The daemon forks (daemonises) with overlays open; threads do not survive
- * fork(), so a child whose parent ran the closer thread must start its own:
- * a close queued in the child is done, and cow_wait_freed() returns. */
-static void test_closer_after_fork(void **state)
-{
-	struct fx *fx = *state;
-	struct stat st;
-	pid_t pid;
-
-	fx_disk(fx, MiB, true);
-	cow_close(fx->ov); /* starts the closer here, if it was not running */
-	cow_wait_freed();
-	assert_int_equal(cow_open(fx->dirfd, "disk", &fx->id, &fx->ov), 0);
-	assert_int_equal(fstat(cow_fd(fx->ov), &st), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = cow_fd(fx->ov);
-
-		cow_close(fx->ov);
-		cow_wait_freed();
-		_exit(fd_is(fd, &st) ? 1 : 0);
-	}
-	assert_int_equal(wait_child(pid), 0);
-}
-
-/* Held, as the daemon holds it until it has forked: a close waits in the
- * queue and no thread is started; released, the close is done. Checked in
- * a child, which (like the daemon before its fork) has no closer thread. */
-static void test_closer_hold(void **state)
-{
-	struct fx *fx = *state;
-	pid_t pid;
-
-	fx_disk(fx, MiB, true);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct cow_overlay *ov;
-		struct stat st;
-		int fd, tasks = count_dir("/proc/self/task");
-
-		cow_closer_hold(true);
-		if (cow_open(fx->dirfd, "disk", &fx->id, &ov))
-			_exit(2);
-		fd = cow_fd(ov);
-		if (fstat(fd, &st))
-			_exit(3);
-		cow_close(ov);
-		if (!fd_is(fd, &st))
-			_exit(4); /* closed while held */
-		if (count_dir("/proc/self/task") != tasks)
-			_exit(5); /* a thread was started while held */
-		cow_closer_hold(false);
-		cow_wait_freed();
-		_exit(fd_is(fd, &st) ? 6 : 0);
-	}
-	assert_int_equal(wait_child(pid), 0);
-}
-#endif
-
 /* The durable steps in their order: data, fdatasync, rename, folder. */
 static void test_durability_order(void **state)
 {
@@ -1671,11 +1567,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_full_and_partial, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_while_open, fx_setup, fx_teardown),
-#if !UNDER_TSAN /* ThreadSanitizer cannot start threads in the child of a
-		  * multithreaded fork(); the ASan and valgrind runs have these */
-		cmocka_unit_test_setup_teardown(test_closer_after_fork, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_closer_hold, fx_setup, fx_teardown),
-#endif
 		cmocka_unit_test_setup_teardown(test_durability_order, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_create_failures, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_local, fx_setup, fx_teardown),
