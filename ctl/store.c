@@ -78,12 +78,15 @@ static void vm_idle(void *arg, struct rfs_vm *vm)
 		rfs_log(LOG_DEBUG, "rescan kick: %s", strerror(errno));
 }
 
-/* Describe VM folder @name as it is now. The fingerprint comes first, so
- * that a change during the scan shows as a difference next time. */
+/* Describe VM folder @name as it is now, with its fingerprint. The
+ * fingerprint is taken before and after the scan: a folder that changed (or
+ * went) meanwhile gets fingerprint 0, which matches no folder, so that the
+ * next rescan describes it again rather than trusting a torn description. */
 static int describe(void *arg, const char *name, struct rfs_vm_desc *out, uint64_t *fp)
 {
 	struct rfs_store *store = arg;
 	char vms_dir[PATH_MAX + 64], dir[PATH_MAX + NAME_MAX + 66];
+	uint64_t after;
 	int r;
 
 	r = rfs_discover_vms_dir(store->replica_dir, vms_dir, sizeof(vms_dir));
@@ -93,7 +96,10 @@ static int describe(void *arg, const char *name, struct rfs_vm_desc *out, uint64
 	r = rfs_discover_fingerprint(dir, fp);
 	if (r < 0)
 		return r;
-	return rfs_discover_vm(vms_dir, name, out);
+	r = rfs_discover_vm(vms_dir, name, out);
+	if (r == 0 && (rfs_discover_fingerprint(dir, &after) < 0 || after != *fp))
+		*fp = 0;
+	return r;
 }
 
 /* --- the VM list -------------------------------------------------------------- */

@@ -82,8 +82,13 @@ check_eq "after revert the page cache shows the replica" "$first" "$(head -c 655
 ctl vm1 failover "$M"
 head -c 1M /dev/urandom >"$T/chunk"
 dd if="$T/chunk" of="$IMG" bs=1M seek=5 count=1 conv=notrunc,fsync status=none
-kill -9 "$(rfs_pid "$M")"
+pid=$(rfs_pid "$M")
+kill -9 "$pid"
 fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M"
+# Its owner lock (SPEC §8) goes with its last descriptor: once it has exited,
+# the next daemon owns the VM from the start (a daemon started earlier takes
+# it over at a rescan, t_owner).
+wait_exit "$pid"
 rfs_mount "$R" "$M"
 check_eq "fsync'd data survives kill -9" "$(sha "$T/chunk")" "$(dd if="$IMG" bs=1M skip=5 count=1 status=none | sha256sum | awk '{print $1}')"
 check_eq "state survives kill -9" "5 Recovered" "$(cat "$M/ctl/vm1/state")"
