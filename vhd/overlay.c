@@ -454,7 +454,7 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	char path[NAME_MAX + 1];
 	struct cow_identity found;
 	struct cow_overlay *ov;
-	uint32_t cluster;
+	uint32_t cluster = 0;
 	int fd, err;
 
 	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
