@@ -37,7 +37,9 @@ struct rfs_store {
 
 	pthread_mutex_t rescan_lock; /* one rescan at a time */
 
-	pthread_mutex_t lock;        /* guards vms and nvms */
+	pthread_mutex_t lock;        /* guards vms, nvms and vms_dir */
+	char vms_dir[PATH_MAX + 64]; /* the folder of the VM folders, as the last
+				      * rescan resolved it */
 	struct rfs_vm **vms;         /* sorted by name; one reference each */
 	size_t nvms;
 
@@ -49,6 +51,7 @@ struct rfs_store {
 	int inotify_fd;              /* -1 when inotify is unavailable */
 	int kick_fd;                 /* eventfd: 1 = rescan now, stop = bit 2^32 */
 	bool stopping;               /* atomic */
+	bool announce;               /* atomic: log each VM that appears (not at mount) */
 };
 
 /* --- hooks the VMs call ----------------------------------------------------- */
@@ -89,9 +92,9 @@ static int describe(void *arg, const char *name, struct rfs_vm_desc *out, uint64
 	uint64_t after;
 	int r;
 
-	r = rfs_discover_vms_dir(store->replica_dir, vms_dir, sizeof(vms_dir));
-	if (r < 0)
-		return r;
+	pthread_mutex_lock(&store->lock);
+	snprintf(vms_dir, sizeof(vms_dir), "%s", store->vms_dir);
+	pthread_mutex_unlock(&store->lock);
 	snprintf(dir, sizeof(dir), "%s/%s", vms_dir, name);
 	r = rfs_discover_fingerprint(dir, fp);
 	if (r < 0)
@@ -165,16 +168,77 @@ static void watch_dir(struct rfs_store *store, const char *dir)
 		rfs_log(LOG_DEBUG, "inotify %s: %s", dir, strerror(errno));
 }
 
+/* The folders among @names that have no VM in @cur yet (both sorted):
+ * their indexes in @idx, returns how many. */
+static size_t new_names(char **names, size_t n, struct rfs_vm **cur, size_t ncur, size_t *idx)
+{
+	size_t i = 0, j = 0, m = 0;
+
+	while (i < n) {
+		int c = j == ncur ? -1 : strcmp(names[i], rfs_vm_name(cur[j]));
+
+		if (c < 0)
+			idx[m++] = i++;
+		else if (c == 0)
+			i++, j++;
+		else
+			j++;
+	}
+	return m;
+}
+
+/* Open the VMs of new folders, several at a time: at mount that is every
+ * VM, and what costs is waiting for the disk (cold images, state folders),
+ * which threads overlap. Joined before returning (no thread survives into
+ * the daemon's fork). */
+struct open_job {
+	struct rfs_store *store;
+	char **names;
+	const size_t *idx;
+	size_t n;
+	struct rfs_vm **out;     /* out[k]: the VM of names[idx[k]], or NULL */
+	size_t next;             /* atomic: the next k to open */
+};
+
+#define OPEN_THREADS 8
+
+static void *open_worker(void *arg)
+{
+	struct open_job *job = arg;
+	size_t k;
+
+	while ((k = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED)) < job->n)
+		if (open_vm(job->store, job->names[job->idx[k]], &job->out[k]) < 0)
+			job->out[k] = NULL;
+	return NULL;
+}
+
+static void open_new(struct open_job *job)
+{
+	pthread_t th[OPEN_THREADS - 1];
+	size_t nth = job->n / 4 < OPEN_THREADS - 1 ? job->n / 4 : OPEN_THREADS - 1;
+	size_t started = 0;
+
+	for (; started < nth; started++)
+		if (pthread_create(&th[started], NULL, open_worker, job) != 0)
+			break;
+	open_worker(job);
+	while (started--)
+		pthread_join(th[started], NULL);
+}
+
 /*
  * Merge the sorted folder names @names into the sorted VM list: existing
- * VMs follow their folder, new folders are opened, VMs without a folder
- * leave when they may. Builds the new list in @next (one reference per
- * VM). Returns true when the list changed.
+ * VMs follow their folder, new folders (opened beforehand into @opened, in
+ * the order of @names) join, VMs without a folder leave when they may.
+ * Builds the new list in @next (one reference per VM). Returns true when
+ * the list changed.
  */
 static bool merge(struct rfs_store *store, const char *vms_dir, char **names, size_t n,
-		  struct rfs_vm **cur, size_t ncur, struct rfs_vm **next, size_t *nnext)
+		  struct rfs_vm **cur, size_t ncur, struct rfs_vm **opened, struct rfs_vm **next,
+		  size_t *nnext)
 {
-	size_t i = 0, j = 0, k = 0;
+	size_t i = 0, j = 0, k = 0, o = 0;
 	bool changed = false;
 
 	while (i < n || j < ncur) {
@@ -192,9 +256,12 @@ static bool merge(struct rfs_store *store, const char *vms_dir, char **names, si
 			next[k++] = rfs_vm_get(cur[j]);
 			i++, j++;
 		} else if (c < 0) {
-			if (open_vm(store, names[i], &next[k]) == 0) {
-				rfs_log(LOG_INFO, "VM %s appeared", names[i]);
-				k++;
+			struct rfs_vm *vm = opened[o++];
+
+			if (vm) {
+				if (__atomic_load_n(&store->announce, __ATOMIC_RELAXED)) /* not at mount */
+					rfs_log(LOG_INFO, "VM %s appeared", names[i]);
+				next[k++] = vm;
 				changed = true;
 			}
 			i++;
@@ -216,7 +283,8 @@ static int rescan_locked(struct rfs_store *store, bool *changed)
 {
 	char vms_dir[PATH_MAX + 64];
 	struct rfs_vm **cur, **next, **old;
-	size_t n = 0, ncur, nnext, nold;
+	struct open_job job = { 0 };
+	size_t n = 0, ncur, nnext, nold, *idx = NULL;
 	char **names = NULL;
 	int r;
 
@@ -225,6 +293,9 @@ static int rescan_locked(struct rfs_store *store, bool *changed)
 		r = rfs_discover_list(vms_dir, store->state_dir, &names, &n);
 	if (r < 0)
 		return r;
+	pthread_mutex_lock(&store->lock);
+	snprintf(store->vms_dir, sizeof(store->vms_dir), "%s", vms_dir);
+	pthread_mutex_unlock(&store->lock);
 	watch_dir(store, store->replica_dir);
 	watch_dir(store, vms_dir);
 	for (size_t i = 0; i < n; i++) {
@@ -237,11 +308,18 @@ static int rescan_locked(struct rfs_store *store, bool *changed)
 	if (r < 0)
 		goto out_names;
 	next = calloc(n + ncur + 1, sizeof(*next));
-	if (!next) {
+	job.idx = idx = calloc(n + 1, sizeof(*idx));
+	job.out = calloc(n + 1, sizeof(*job.out));
+	if (!next || !idx || !job.out) {
+		free(next);
 		r = -ENOMEM;
 		goto out_cur;
 	}
-	*changed = merge(store, vms_dir, names, n, cur, ncur, next, &nnext);
+	job.store = store;
+	job.names = names;
+	job.n = new_names(names, n, cur, ncur, idx);
+	open_new(&job);
+	*changed = merge(store, vms_dir, names, n, cur, ncur, job.out, next, &nnext);
 	pthread_mutex_lock(&store->lock);
 	old = store->vms;
 	nold = store->nvms;
@@ -252,6 +330,8 @@ static int rescan_locked(struct rfs_store *store, bool *changed)
 		rfs_vm_put(old[i]);
 	free(old);
 out_cur:
+	free(idx);
+	free(job.out);
 	for (size_t i = 0; i < ncur; i++)
 		rfs_vm_put(cur[i]);
 	free(cur);
@@ -426,6 +506,7 @@ int rfs_store_start(struct rfs_store *store)
 	if (store->inotify_fd < 0)
 		rfs_log(LOG_WARNING, "inotify unavailable (%s): rescanning every %u ms only",
 			strerror(errno), store->cfg.rescan_ms);
+	__atomic_store_n(&store->announce, true, __ATOMIC_RELAXED);
 	rfs_store_rescan(store); /* sets the watches */
 	publish_owners(store);
 	r = pthread_create(&store->thread, NULL, watcher_main, store);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
 #include <unistd.h>
 
 int rfs_pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -77,13 +78,48 @@ static void crc32c_init(void)
 	}
 }
 
-uint32_t rfs_crc32c(const void *buf, size_t len)
+/* Byte at a time from the table: portable, ~7 instructions per byte. */
+static uint32_t crc32c_table_update(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t crc = ~0u;
-
 	pthread_once(&crc32c_once, crc32c_init);
 	while (len--)
 		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__)
+/* The SSE4.2 crc32 instruction computes exactly CRC-32C (Castagnoli), eight
+ * bytes at a time: VHDX headers, region tables and logs are checksummed at
+ * every open, and 200 VMs are opened at mount. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw_update(uint32_t crc, const uint8_t *p,
+								   size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, sizeof(v));
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	for (; len; p++, len--)
+		crc = __builtin_ia32_crc32qi(crc, *p);
+	return crc;
+}
+#endif
+
+uint32_t rfs_crc32c(const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc32c_hw_update(~0u, buf, len);
+#endif
+	return ~crc32c_table_update(~0u, buf, len);
+}
+
+/* The table version alone: tests check the two agree. */
+uint32_t rfs_crc32c_portable(const void *buf, size_t len)
+{
+	return ~crc32c_table_update(~0u, buf, len);
 }

@@ -25,8 +25,10 @@ int rfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 int rfs_sync_dir(int dirfd);
 
 /* CRC-32C (Castagnoli, reflected 0x82F63B78), as MS-VHDX and our overlay
- * header use. Table-driven; thread-safe. */
+ * header use. The SSE4.2 instruction where the CPU has it, else a table;
+ * thread-safe. rfs_crc32c_portable() is the table alone (for tests). */
 uint32_t rfs_crc32c(const void *buf, size_t len);
+uint32_t rfs_crc32c_portable(const void *buf, size_t len);
 
 /* Fields of on-disk structures: VHD is big-endian, VHDX and ours little. */
 static inline uint32_t rfs_be32(const uint8_t *p)
