@@ -420,10 +420,9 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 	if (!failed_over) {
 		/* Overlays (or half-made ".tmp" ones) left by a command a crash
 		 * interrupted: state 3 owns none. */
-		if (vm->has_overlay) {
+		if (vm->has_overlay)
 			rfs_log(LOG_INFO, "%s: removing overlays left by an interrupted command", vm->name);
-			remove_overlays(vm, dirfd); /* ".tmp" strays alone: at the next failover */
-		}
+		remove_overlays(vm, dirfd); /* also a half-made ".tmp" alone */
 		vm->has_overlay = false;
 		goto out;
 	}
