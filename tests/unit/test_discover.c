@@ -253,7 +253,7 @@ static void test_shared_base(void **state)
 }
 
 /* 200 VMs of 2 disks each are discovered well under a second. */
-static void test_speed_200x2(void **state)
+static void test_discover_200x2(void **state)
 {
 	struct fixture *fx = *state;
 	struct rfs_store_desc store;
@@ -278,7 +278,9 @@ static void test_speed_200x2(void **state)
 	}
 	assert_string_equal(store.vms[0].name, "vm001");
 	rfs_store_desc_free(&store);
-	assert_true(secs < 1.0);
+	/* The time is printed, not asserted: performance is measured by
+	 * scripts/scale.sh, not by timed tests (valgrind and sanitizers run
+	 * this test too). */
 }
 
 int main(void)
@@ -288,7 +290,7 @@ int main(void)
 		cmocka_unit_test(test_hyperv_layout),
 		cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_shared_base),
-		cmocka_unit_test(test_speed_200x2),
+		cmocka_unit_test(test_discover_200x2),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
