@@ -513,12 +513,17 @@ int rfs_discover_fingerprint(const char *dir, uint64_t *fp)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	char **names = NULL;
+	struct stat dst;
 	size_t n = 0;
 	int dfd, ret;
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
+	/* The folder itself too: moved out and back while it was being
+	 * scanned (same files, same times), its ctime tells. */
+	if (fstat(dfd, &dst) == 0)
+		h = hash_stat(h, ".", &dst);
 	ret = list_dir(dir, want_disk_file, &names, &n);
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		struct stat st;

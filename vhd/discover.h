@@ -76,9 +76,10 @@ void rfs_vm_desc_free(struct rfs_vm_desc *vm);
 
 /*
  * Change detectors, from stat(2) only (no file is opened): a hash of the
- * name, device, inode, size, mtime and ctime of every disk file in folder
- * @dir (a file being copied in changes it at every write), and of the files
- * of one chain. 0 or -errno (-ENOENT: the folder or a file is gone).
+ * name, device, inode, size, mtime and ctime of folder @dir itself and of
+ * every disk file in it (a file being copied in changes it at every write;
+ * the folder's ctime changes when it is renamed), and of the files of one
+ * chain. 0 or -errno (-ENOENT: the folder or a file is gone).
  */
 int rfs_discover_fingerprint(const char *dir, uint64_t *fp);
 int rfs_discover_chain_sig(char *const *chain, size_t n, uint64_t *sig);
