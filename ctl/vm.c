@@ -35,7 +35,8 @@ struct rfs_vm {
 	pthread_mutex_t cmd_lock;    /* serialises commands and refreshes; guards: */
 	int lock_fd;                 /* STATE/<vm>/owner, locked while we own the VM; -1 */
 	struct rfs_saved on_disk;    /* what vm.state holds (has_status false: unknown) */
-	uint64_t fp;                 /* folder fingerprint the disks follow */
+	uint64_t fp;                 /* folder fingerprint the disks follow (atomic;
+				      * written under cmd_lock) */
 	bool stale;                  /* the folder changed while the disks could not follow */
 	bool reshape;                /* the disk list changed: tell the front end */
 
@@ -490,7 +491,7 @@ int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm
 	vm->cfg = *cfg;
 	vm->be = cfg->backend ? cfg->backend : &rfs_vhd_backend;
 	vm->refs = 1;
-	vm->fp = fp;
+	__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 	rfs_saved_init(&vm->on_disk);
 	pthread_mutex_init(&vm->cmd_lock, NULL);
 	pthread_mutex_init(&vm->open_lock, NULL);
@@ -779,12 +780,12 @@ static void follow_folder(struct rfs_vm *vm)
 	if (!vm->cfg.hooks.describe)
 		return;
 	if (!__atomic_load_n(&vm->stale, __ATOMIC_RELAXED) && rfs_discover_fingerprint(vm->dir, &fp) == 0 &&
-	    fp == vm->fp)
+	    fp == __atomic_load_n(&vm->fp, __ATOMIC_RELAXED))
 		return;
 	if (vm->cfg.hooks.describe(vm->cfg.hooks.arg, vm->name, &desc, &fp) < 0)
 		return; /* the next rescan tries again */
 	if (build_disks(vm, &desc, -1, false, &content, &shape) == 0) {
-		vm->fp = fp;
+		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 		__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
 		vm->reshape |= shape;
 	}
@@ -970,12 +971,9 @@ void rfs_vm_disk_release(struct rfs_vm *vm, struct rfs_disk *d)
 
 uint64_t rfs_vm_fingerprint(struct rfs_vm *vm)
 {
-	uint64_t fp;
-
-	pthread_mutex_lock(&vm->cmd_lock);
-	fp = vm->fp;
-	pthread_mutex_unlock(&vm->cmd_lock);
-	return fp;
+	/* No lock: the watcher asks at every rescan and must not wait behind
+	 * a long command (a failover waiting for freed space). */
+	return __atomic_load_n(&vm->fp, __ATOMIC_RELAXED);
 }
 
 /* Would @desc give the disks the VM has (same names, same chains, none
@@ -1004,9 +1002,9 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
 	if (vm->has_overlay || vm->facts.saved_unknown || vm->state != RFS_STATE_REPLICATING) {
 		/* failed over: stays on its point; revert follows the folder */
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
-		vm->fp = fp;
+		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 	} else if (desc_matches(vm, desc)) {
-		vm->fp = fp; /* a change that does not touch the disks */
+		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED); /* a change that does not touch the disks */
 		__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
 	} else if (vm->nopen > 0) {
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
@@ -1014,7 +1012,7 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
 	} else {
 		r = build_disks(vm, desc, -1, false, &content, &shape);
 		if (r == 0) {
-			vm->fp = fp;
+			__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 			__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
 			if (content)
 				notify_changed(vm, true);
@@ -1108,7 +1106,7 @@ int rfs_vm_take_over(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t
 	vm->local_status = false;
 	r = load(vm, desc);
 	if (r == 0) {
-		vm->fp = fp;
+		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 		__atomic_store_n(&vm->owner, true, __ATOMIC_RELAXED);
 		rfs_log(LOG_INFO, "%s: taken over, in state %d", vm->name, vm->state);
 	}
