@@ -40,7 +40,10 @@ static void usage(const char *prog)
 	       prog);
 	rfs_options_help(stdout);
 	printf("\nCommands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
-	       "the result is in ctl/<vm>/status, the state in ctl/<vm>/state.\n"
+	       "the result is in ctl/<vm>/status, the state in ctl/<vm>/state;\n"
+	       "ctl/<vm>/owner names the daemon serving the VM (on another daemon's\n"
+	       "mount of the same store, commands get 32774). New VMs, disks and\n"
+	       "recovery points in REPLICA_DIR appear within seconds, no remount.\n"
 	       "revert is refused (EBUSY, 32774) while an .img of the VM is open:\n"
 	       "detach loop devices (losetup -d) first.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n\n");
