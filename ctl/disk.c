@@ -31,6 +31,7 @@ struct rfs_disk {
 	uint64_t sig;                /* rfs_discover_chain_sig() of @chain */
 	struct cow_overlay *overlay; /* NULL unless failed over */
 	bool retired;                /* left its VM */
+	unsigned nopen;              /* the owner VM's open_lock: files open */
 };
 
 static void free_paths(char **paths, size_t n)
@@ -292,6 +293,16 @@ bool rfs_disk_retired(struct rfs_disk *d)
 	r = d->retired;
 	pthread_rwlock_unlock(&d->io_lock);
 	return r;
+}
+
+void rfs_disk_count_open(struct rfs_disk *d, int delta)
+{
+	d->nopen += (unsigned)delta;
+}
+
+unsigned rfs_disk_nopen(const struct rfs_disk *d)
+{
+	return d->nopen;
 }
 
 /* --- the VHD/VHDX backend --------------------------------------------------- */

@@ -105,5 +105,9 @@ int rfs_disk_swap(struct rfs_disk *d, void *img, char *const *chain, size_t chai
 /* The disk left its VM: I/O and opens fail with -ESTALE from now on. */
 void rfs_disk_retire(struct rfs_disk *d);
 bool rfs_disk_retired(struct rfs_disk *d);
+/* Files open on this disk: the VM counts them (+1 at open, -1 at release)
+ * under its open_lock, so that a refused revert can name the open one. */
+void rfs_disk_count_open(struct rfs_disk *d, int delta);
+unsigned rfs_disk_nopen(const struct rfs_disk *d);
 
 #endif

@@ -39,6 +39,8 @@ struct rfs_vm {
 				      * written under cmd_lock) */
 	bool stale;                  /* the folder changed while the disks could not follow */
 	bool reshape;                /* the disk list changed: tell the front end */
+	char busy[2 * NAME_MAX + 48]; /* why the last command got 32774: "vms/<vm>/<disk>.img
+				       * is open", or "" */
 
 	pthread_mutex_t open_lock;   /* guards the fields below */
 	pthread_cond_t closed;       /* signalled when nopen drops to 0 */
@@ -768,6 +770,27 @@ static bool wait_unused(struct rfs_vm *vm)
 	return vm->nopen == 0;
 }
 
+/* Say which file keeps the VM in use (for the log line of the refused
+ * command), as the tree shows it. Caller holds cmd_lock and open_lock. */
+static void note_open_disk(struct rfs_vm *vm)
+{
+	unsigned found = 0;
+
+	snprintf(vm->busy, sizeof(vm->busy), "a disk of %s is open", vm->name); /* one that left */
+	for (unsigned d = 0; d < vm->ndisks; d++) {
+		if (rfs_disk_nopen(vm->disks[d]) == 0)
+			continue;
+		if (found++ == 0)
+			snprintf(vm->busy, sizeof(vm->busy), "vms/%s/%s.img is open", vm->name,
+				 rfs_disk_name(vm->disks[d]));
+	}
+	if (found > 1) {
+		size_t len = strlen(vm->busy);
+
+		snprintf(vm->busy + len, sizeof(vm->busy) - len, " (and %u more)", found - 1);
+	}
+}
+
 /* After a revert: the disks go to the newest point when the folder changed
  * since they were opened. Caller holds cmd_lock and open_lock, no file is
  * open and no overlay attached. */
@@ -805,6 +828,7 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm, enum rfs_state next)
 		return outcome_of_errno(dirfd);
 	pthread_mutex_lock(&vm->open_lock);
 	if (!wait_unused(vm)) {
+		note_open_disk(vm);
 		o = outcome_of(RFS_IN_USE);
 		goto out_unlock;
 	}
@@ -874,7 +898,6 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 	if (code != RFS_OK)
 		return outcome_of(code);
 
-	rfs_log(LOG_INFO, "%s: %s (state %d -> %d)", vm->name, rfs_verb_name(verb), cur, next);
 	switch (verb) {
 	case RFS_VERB_FAILOVER:
 		return do_failover(vm, next);
@@ -893,9 +916,48 @@ static void reshaped(struct rfs_vm *vm, bool shape)
 		vm->cfg.hooks.reshaped(vm->cfg.hooks.arg, vm);
 }
 
+/* The state as shown, without looking at another daemon's saved state. */
+static enum rfs_state state_now(struct rfs_vm *vm)
+{
+	enum rfs_state s;
+
+	pthread_mutex_lock(&vm->open_lock);
+	s = rfs_state_shown(vm->state, &vm->facts);
+	pthread_mutex_unlock(&vm->open_lock);
+	return s;
+}
+
+/* One log line per command, after it ran (SPEC §12): the command, its
+ * result code and the state before and after; a refusal is a warning, and
+ * a 32774 says which file is open. Caller holds cmd_lock. */
+static void log_command(struct rfs_vm *vm, const char *buf, size_t len, enum rfs_state before,
+			struct rfs_outcome o)
+{
+	enum rfs_state after = state_now(vm);
+	char what[48], why[sizeof(vm->busy) + 2] = "";
+	enum rfs_verb verb;
+	size_t n;
+
+	if (rfs_parse_command(buf, len, &verb) == RFS_OK) {
+		snprintf(what, sizeof(what), "%s", rfs_verb_name(verb));
+	} else { /* as written, printable and short */
+		for (n = 0; n < len && n + 3 < sizeof(what) && buf[n] != '\n'; n++)
+			what[n + 1] = (buf[n] >= 0x20 && buf[n] < 0x7f) ? buf[n] : '?';
+		what[0] = '"';
+		what[n + 1] = '"';
+		what[n + 2] = '\0';
+	}
+	if (o.code == RFS_IN_USE && vm->busy[0])
+		snprintf(why, sizeof(why), ": %s", vm->busy);
+	rfs_log(o.code == RFS_OK || o.code == RFS_JOB_STARTED ? LOG_INFO : LOG_WARNING,
+		"%s: %s: %d %s (state %d -> %d)%s", vm->name, what, o.code, rfs_result_name(o.code),
+		before, after, why);
+}
+
 struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
 	struct rfs_outcome o;
+	enum rfs_state before;
 	bool shape;
 
 	if (lock_commands(vm) != 0) {
@@ -903,11 +965,11 @@ struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len
 		show_status(vm, RFS_TIMEOUT);
 		return outcome_of(RFS_TIMEOUT);
 	}
+	before = state_now(vm);
+	vm->busy[0] = '\0';
 	o = run_command(vm, buf, len, authorised);
-	if (o.code != RFS_OK && o.code != RFS_JOB_STARTED)
-		rfs_log(LOG_WARNING, "%s: command refused: %d %s", vm->name, o.code,
-			rfs_result_name(o.code));
 	record_status(vm, o.code);
+	log_command(vm, buf, len, before, o);
 	shape = vm->reshape;
 	vm->reshape = false;
 	pthread_mutex_unlock(&vm->cmd_lock);
@@ -947,8 +1009,10 @@ int rfs_vm_disk_open(struct rfs_vm *vm, struct rfs_disk *d, bool write)
 		ret = -ESTALE;
 	else if (write && !rfs_disks_writable(vm->state, &vm->facts))
 		ret = -EROFS;
-	else
+	else {
 		vm->nopen++;
+		rfs_disk_count_open(d, 1);
+	}
 	pthread_mutex_unlock(&vm->open_lock);
 	return ret;
 }
@@ -958,6 +1022,7 @@ void rfs_vm_disk_release(struct rfs_vm *vm, struct rfs_disk *d)
 	bool idle;
 
 	pthread_mutex_lock(&vm->open_lock);
+	rfs_disk_count_open(d, -1);
 	idle = --vm->nopen == 0;
 	if (idle)
 		pthread_cond_broadcast(&vm->closed);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "discover.h"
 #include "fs.h"
 #include "image.h"
 #include "log.h"
@@ -96,23 +97,40 @@ static const char *check_mountpoint(const char *path)
 	return NULL;
 }
 
-static int mkdir_p(const char *path)
+/* Make the state folder @path (one level only: a typo in --state must not
+ * grow a fresh tree whose VMs all look Replicating). 0, or 1 after a
+ * one-line error that says what to do. */
+static int make_state_dir(const char *path, bool given)
 {
-	char buf[PATH_MAX];
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno == ENOENT && given)
+		return fail(path, "its parent folder does not exist (--state makes the last folder only)");
+	if (!given && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+		char why[160];
 
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
+		snprintf(why, sizeof(why), "cannot create the state folder: %s (give a writable one with --state=DIR)",
+			 strerror(errno));
+		return fail(path, why);
 	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return fail(path, strerror(errno));
+}
+
+/* A REPLICA_DIR with no VM folder but disk files of its own: one VM's
+ * folder, given by mistake (SPEC §1). */
+static bool looks_like_vm_folder(const char *replica)
+{
+	char vms_dir[PATH_MAX];
+	size_t nvms = 0;
+	char **names;
+
+	if (rfs_discover_count_disk_files(replica) == 0)
+		return false;
+	if (rfs_discover_vms_dir(replica, vms_dir, sizeof(vms_dir)) < 0 ||
+	    rfs_discover_list(vms_dir, NULL, &names, &nvms) < 0)
+		return false;
+	rfs_discover_list_free(names, nvms);
+	return nvms == 0;
 }
 
 /* Everything the daemon runs with, from the command line and what it opened. */
@@ -123,10 +141,32 @@ struct daemon {
 	char replica[PATH_MAX];
 	char state[PATH_MAX];
 	char *log_path;             /* resolved --log */
+	bool vm_folder;             /* REPLICA_DIR looks like one VM's folder and no
+				     * --state was given: no state folder is made
+				     * (state_fd is REPLICA_DIR's, only for statfs) and
+				     * the folder is not followed */
 	int state_fd;
 	struct rfs_fs *fs;
 	struct rfs_store *store;
 };
+
+/* Once daemonised, stderr goes away (SPEC §12): messages go to syslog, or,
+ * when no syslog daemon listens (containers), to STATE/replicafs.log.
+ * 0, or -1 after saying on stderr why the log cannot be written. */
+static int open_daemon_log(struct daemon *dm)
+{
+	int level = dm->cl.debug ? LOG_DEBUG : LOG_INFO;
+	char path[PATH_MAX + 16];
+	int r;
+
+	if (rfs_log_has_syslog() || dm->vm_folder)
+		return rfs_log_open(NULL, true, level);
+	snprintf(path, sizeof(path), "%s/replicafs.log", dm->state);
+	r = rfs_log_open(path, false, level);
+	if (r < 0)
+		fail(path, strerror(-r));
+	return r < 0 ? -1 : 0;
+}
 
 static int serve(struct daemon *dm)
 {
@@ -142,11 +182,11 @@ static int serve(struct daemon *dm)
 		goto out_destroy;
 	if (fuse_session_mount(se, cl->mountpoint) != 0)
 		goto out_remove_handlers;
-	if (!cl->foreground && !dm->opts.log_path)
-		rfs_log_open(NULL, true, cl->debug ? LOG_DEBUG : LOG_INFO); /* stderr goes away */
+	if (!cl->foreground && !dm->opts.log_path && open_daemon_log(dm) < 0)
+		goto out_unmount;
 	fuse_daemonize(cl->foreground);
 	cow_closer_hold(false);
-	if (rfs_store_start(dm->store) < 0)
+	if (!dm->vm_folder && rfs_store_start(dm->store) < 0)
 		rfs_log(LOG_ERR, "cannot watch %s: new VMs appear only after a remount", dm->replica);
 	rfs_log(LOG_INFO, "mounted on %s (pid %d)", cl->mountpoint, (int)getpid());
 
@@ -237,9 +277,14 @@ static int prepare(struct daemon *dm)
 		r = snprintf(given, sizeof(given), "%.*s/.replicafs", PATH_MAX - 16, dm->replica);
 	if (r >= (int)sizeof(given))
 		return fail(given, strerror(ENAMETOOLONG));
-	r = mkdir_p(given);
-	if (r < 0 || !realpath(given, dm->state))
-		return fail(given, strerror(r < 0 ? -r : errno));
+	dm->vm_folder = !dm->opts.state_dir && access(given, F_OK) < 0 &&
+			looks_like_vm_folder(dm->replica);
+	if (dm->vm_folder) /* no .replicafs inside a VM's folder */
+		snprintf(given, sizeof(given), "%s", dm->replica);
+	else if (make_state_dir(given, dm->opts.state_dir != NULL) != 0)
+		return 1;
+	if (!realpath(given, dm->state))
+		return fail(given, strerror(errno));
 	dm->state_fd = open(dm->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dm->state_fd < 0)
 		return fail(dm->state, strerror(errno));
@@ -251,6 +296,32 @@ static int prepare(struct daemon *dm)
 	r = rfs_log_open(dm->log_path ? dm->log_path : dm->opts.log_path, false,
 			 dm->cl.debug ? LOG_DEBUG : LOG_INFO);
 	return r < 0 ? fail(dm->opts.log_path, strerror(-r)) : 0;
+}
+
+/* No VM found: say so on stderr, which the admin is looking at (and in
+ * the log when it is a file), and what the likely mistake is. */
+static void warn_no_vm(struct daemon *dm)
+{
+	char parent[PATH_MAX], msg[2 * PATH_MAX + 256];
+	char *slash;
+
+	if (dm->vm_folder) {
+		snprintf(parent, sizeof(parent), "%s", dm->replica);
+		slash = strrchr(parent, '/');
+		if (slash)
+			*(slash == parent ? slash + 1 : slash) = '\0';
+		snprintf(msg, sizeof(msg),
+			 "%s: no VM found; it holds disk files itself, so it looks like one VM's folder: "
+			 "mount the folder above it (%s) instead (no state folder made, not followed)",
+			 dm->replica, parent);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "%s: no VM found (a VM is a folder of .vhdx/.vhd files in REPLICA_DIR); "
+			 "new VM folders appear without a remount", dm->replica);
+	}
+	fprintf(stderr, "replicafs: warning: %s\n", msg);
+	if (dm->opts.log_path)
+		rfs_log(LOG_WARNING, "%s", msg);
 }
 
 /* Open: the store (every VM; broken ones are logged and shown in state 8)
@@ -280,7 +351,9 @@ static int open_store(struct daemon *dm)
 	if (rfs_fs_attach(dm->fs, dm->store) < 0)
 		return fail("replicafs", strerror(ENOMEM));
 	rfs_log(LOG_INFO, "%zu VM(s) in %s, state in %s", rfs_store_count(dm->store), dm->replica,
-		dm->state);
+		dm->vm_folder ? "none" : dm->state);
+	if (rfs_store_count(dm->store) == 0)
+		warn_no_vm(dm);
 	snprintf(fsname, sizeof(fsname), "-ofsname=replicafs:%s,subtype=replicafs", dm->replica);
 	if (fuse_opt_add_arg(&dm->args, fsname) != 0)
 		return fail("replicafs", strerror(ENOMEM));

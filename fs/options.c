@@ -54,13 +54,17 @@ static const struct rfs_opt rfs_opts[] = {
 		.arg = "DIR", .offset = FIELD(state_dir),
 		.def_text = "\\fIREPLICA_DIR\\fR/.replicafs",
 		.help = "where overlays and the per-VM saved state are kept",
-		.more = "Created if missing (its parent must exist), and never shown as a VM.\n"
+		.more = "Created if missing, but only inside an existing folder (a typo makes no\n"
+			"fresh tree); never shown as a VM.\n"
 			"It must be on a filesystem that reports holes (ext4, xfs, btrfs, tmpfs).",
 	}, {
 		.kind = RFS_OPT_PATH, .longname = "--log", .mountname = "log",
 		.arg = "FILE", .offset = FIELD(log_path),
-		.def_text = "stderr, then syslog once daemonised",
+		.def_text = "stderr; once daemonised, syslog, or \\fISTATE\\fR/replicafs.log "
+			    "where no syslog daemon listens",
 		.help = "append log messages to \\fIFILE\\fR",
+		.more = "Each command is logged once, after it ran, with its result code;\n"
+			"a 32774 names the open file that prevented it.",
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--handles", .mountname = "handles",
 		.arg = "N", .offset = FIELD(handles), .min = 1, .max = 1024, .def = 8,

@@ -9,7 +9,8 @@ shift || true
 
 PKGS=(build-essential cmake pkg-config libfuse3-dev fuse3 libvhdi-dev libvhdi-utils
       libcmocka-dev qemu-utils ntfs-3g e2fsprogs dosfstools fdisk fio xz-utils util-linux mount less
-      libglib2.0-bin shared-mime-info groff-base valgrind cppcheck clang libclang-rt-14-dev python3 procps psmisc)
+      libglib2.0-bin shared-mime-info groff-base valgrind cppcheck clang libclang-rt-14-dev python3 procps psmisc
+      debhelper dpkg-dev lintian)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

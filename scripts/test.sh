@@ -6,7 +6,9 @@
 #   2b. the unit tests once more under valgrind (release build);
 #   3. a ThreadSanitizer build: the tests labelled "tsan" (threaded unit
 #      tests, the concurrency integration test);
-#   4. the fuzz targets, bounded (RFS_FUZZ_SECONDS, default 30 s each).
+#   4. the fuzz targets, bounded (RFS_FUZZ_SECONDS, default 30 s each);
+#   5. the Debian package: built from a copy of the tree, installed with
+#      apt-get, mounted through /etc/fstab, purged (scripts/package-test.sh).
 # Ends with one summary line: "N passed, N failed".
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +68,8 @@ if [ -x "$top/scripts/fuzz.sh" ]; then
 	echo "== fuzzers (bounded)"
 	if bash "$top/scripts/fuzz.sh" "${RFS_FUZZ_SECONDS:-30}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
+echo "== Debian package: build, install, mount through /etc/fstab, purge"
+if bash "$top/scripts/package-test.sh"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 rm -f "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -155,6 +155,20 @@ static bool want_disk_file(int dirfd, const struct dirent *de)
 	return disk_ext_len(de->d_name) && is_type(dirfd, de, S_IFREG);
 }
 
+size_t rfs_discover_count_disk_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		n += want_disk_file(dirfd(d), de);
+	closedir(d);
+	return n;
+}
+
 /* Find the file a locator names: exact name first, then ignoring case. */
 static long find_parent(const struct file_ent *files, size_t n, const char *name)
 {

@@ -82,6 +82,12 @@ void rfs_vm_desc_free(struct rfs_vm_desc *vm);
  * chain. 0 or -errno (-ENOENT: the folder or a file is gone).
  */
 int rfs_discover_fingerprint(const char *dir, uint64_t *fp);
+/*
+ * How many disk files (.vhd .vhdx .avhd .avhdx) folder @dir holds itself:
+ * a REPLICA_DIR with none in VM folders but some of its own is one VM's
+ * folder given by mistake (SPEC §1). 0 when it cannot be read.
+ */
+size_t rfs_discover_count_disk_files(const char *dir);
 int rfs_discover_chain_sig(char *const *chain, size_t n, uint64_t *sig);
 
 #endif

@@ -23,7 +23,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +105,23 @@ void rfs_log_close(void)
 	pthread_mutex_lock(&log_lock);
 	sink_reset_locked();
 	pthread_mutex_unlock(&log_lock);
+}
+
+bool rfs_log_has_syslog(void)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM }; /* as syslog(3) tries */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	bool ok = false;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && !ok; i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			continue;
+		ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+	}
+	return ok;
 }
 
 /* "2024-05-01T12:00:00.123+0200 " into @buf; its length (0 on failure). */

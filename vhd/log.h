@@ -21,6 +21,10 @@
 int rfs_log_open(const char *path, bool use_syslog, int max_level);
 void rfs_log_close(void);
 
+/* Does a syslog daemon listen on /dev/log (containers and minimal systems
+ * have none, and syslog(3) then drops every message)? */
+bool rfs_log_has_syslog(void);
+
 /* Log one line (no trailing newline needed) at @level. */
 void rfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

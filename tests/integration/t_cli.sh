@@ -68,7 +68,8 @@ check "daemon runs" test -n "$pid"
 rfs_umount "$T/mnt"
 check "no process left after fusermount3 -u" bash -c "$(declare -f alive); ! alive $pid"
 
-# --state elsewhere, created if missing; -o ro passes through.
+# --state elsewhere, created if missing (its parent exists); -o ro passes through.
+mkdir -p "$T/st"
 rfs_mount "$T/replica" "$T/mnt" --state="$T/st/deep" -o ro
 check "--state created" test -d "$T/st/deep"
 check "-o ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
