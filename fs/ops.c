@@ -45,8 +45,9 @@
 #define ENTRY_TIMEOUT 1.0
 #define DIR_ATTR_TIMEOUT 1.0
 #define DISK_ATTR_TIMEOUT 1.0
-/* The longest ctl file line: "<host> <pid>\n" (HOST_NAME_MAX 64 on Linux). */
-#define CTL_TEXT_MAX 320
+/* The longest ctl file text: errors, one line per broken file (cut at a
+ * whole line beyond this); the others are one short line. */
+#define CTL_TEXT_MAX 4096
 
 /*
  * What every open file with state starts with (fi->fh): its kind, and its
@@ -244,7 +245,40 @@ static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 		return rfs_vm_status(vm, buf, size);
 	if (kind == N_OWNER)
 		return rfs_vm_owner(vm, buf, size);
+	if (kind == N_ERRORS)
+		return rfs_vm_errors(vm, buf, size);
 	return rfs_state_format(rfs_vm_state(vm), buf, size);
+}
+
+/* The VM's record of when ctl file @kind last changed. */
+static struct timespec ctl_time(enum node_kind kind, struct rfs_vm *vm)
+{
+	switch (kind) {
+	case N_STATUS:
+		return rfs_vm_changed(vm, RFS_VM_STATUS);
+	case N_OWNER:
+		return rfs_vm_changed(vm, RFS_VM_OWNER);
+	case N_ERRORS:
+		return rfs_vm_changed(vm, RFS_VM_ERRORS);
+	default:
+		return rfs_vm_changed(vm, RFS_VM_STATE);
+	}
+}
+
+/* A command may have changed what the ctl files of @vm read, their times
+ * and the disks' modes (those the VM invalidates itself, hooks.changed):
+ * drop the kernel's attributes and data of them. */
+static void ctl_changed(struct rfs_fs *fs, struct rfs_vm *vm)
+{
+	static const enum node_kind kinds[] = { N_STATUS, N_STATE, N_ERRORS };
+	struct fuse_session *se = session(fs);
+
+	for (size_t i = 0; se && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		fuse_ino_t ino = tree_ctl_ino(fs->tree, vm, kinds[i]);
+
+		if (ino) /* -ENOENT: the kernel never saw it, nothing to drop */
+			fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+	}
 }
 
 static bool is_dir_kind(enum node_kind k)
@@ -292,8 +326,10 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 	case N_STATUS:
 	case N_STATE:
 	case N_OWNER:
+	case N_ERRORS:
 		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
 		st->st_size = ctl_text(ni->kind, ni->vm, text, sizeof(text));
+		st->st_mtim = st->st_ctim = ctl_time(ni->kind, ni->vm); /* after the text: noted */
 		break;
 	}
 	return 0;
@@ -488,8 +524,10 @@ static int open_ctl(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, str
 	int r = may(fs, req, ni, access_of_flags(fi->flags));
 
 	if (ni->kind == N_CONTROL) {
-		if (may(fs, req, ni, W_OK) < 0)
+		if (may(fs, req, ni, W_OK) < 0) {
 			rfs_vm_record(ni->vm, RFS_ACCESS_DENIED); /* may not command */
+			ctl_changed(fs, ni->vm);
+		}
 		if (r < 0)
 			return r;
 		fi->direct_io = 1;
@@ -662,6 +700,7 @@ static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 		return;
 	}
 	o = rfs_vm_command(ni.vm, buf, size, may(fs, req, &ni, W_OK) == 0);
+	ctl_changed(fs, ni.vm);
 	node_info_put(&ni);
 	if (o.err)
 		fuse_reply_err(req, o.err);
