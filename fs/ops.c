@@ -379,8 +379,11 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	struct node_info ni = { 0 };
 	double timeout;
-	int r = tree_lookup(fs->tree, parent, name, &ni);
+	/* Searching a folder takes its x bit (every folder has the same). */
+	int r = perm_check(&fs->cfg, req, N_DIR, false, X_OK);
 
+	if (r == 0)
+		r = tree_lookup(fs->tree, parent, name, &ni);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -470,6 +473,23 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		fuse_reply_err(req, -r);
 	else
 		rfs_getattr(req, ino, fi);
+}
+
+/* Listing a folder takes its r bit, as access(R_OK) says. */
+static void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs_fs *fs = req_fs(req);
+	struct node_info ni;
+	int r = get_node(fs, ino, &ni);
+
+	if (r == 0) {
+		r = is_dir_kind(ni.kind) ? may(fs, req, &ni, R_OK) : -ENOTDIR;
+		node_info_put(&ni);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_open(req, fi);
 }
 
 static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -823,6 +843,7 @@ static const struct fuse_lowlevel_ops rfs_ops = {
 	.forget_multi = rfs_forget_multi,
 	.getattr = rfs_getattr,
 	.setattr = rfs_setattr,
+	.opendir = rfs_opendir,
 	.readdir = rfs_readdir,
 	.open = rfs_open,
 	.release = rfs_release,
