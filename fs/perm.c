@@ -61,7 +61,8 @@ static unsigned class_bits(const struct rfs_fs_config *cfg, fuse_req_t req, mode
 
 	if (ctx->uid == cfg->owner)
 		return (mode >> 6) & 7;
-	if (in_group(req, cfg->group))
+	/* The groups are read from /proc: only when they make a difference. */
+	if (((mode >> 3) & 7) != (mode & 7) && in_group(req, cfg->group))
 		return (mode >> 3) & 7;
 	return mode & 7;
 }
