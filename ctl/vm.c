@@ -527,9 +527,14 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 		rfs_saved_init(&vm->on_disk);
 	}
 	if (r == 0) {
+		struct stat st;
+
 		vm->state = vm->on_disk.state;
 		vm->has_status = vm->on_disk.has_status;
 		vm->status = vm->on_disk.status;
+		/* state and status last changed when they were stored */
+		if (fstatat(dirfd, "vm.state", &st, 0) == 0)
+			vm->times[RFS_VM_STATE] = vm->times[RFS_VM_STATUS] = st.st_mtim;
 	}
 	failed_over = !vm->facts.saved_unknown && vm->state != RFS_STATE_REPLICATING;
 	r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);

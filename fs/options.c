@@ -113,7 +113,7 @@ static const struct rfs_opt rfs_opts[] = {
 		.in_fuse_help = true,
 		.help = "FUSE mount options, e.g. \\fBallow_other\\fR (other users may list the "
 			"tree and read \\fIstatus\\fR and \\fIstate\\fR; disks and \\fIcontrol\\fR "
-			"stay the mounting user's and root's), \\fBro\\fR, "
+			"stay the owner's and root's), \\fBro\\fR, "
 			"\\fBmax_threads=\\fIN\\fR, \\fBclone_fd\\fR; see \\fBmount.fuse3\\fR(8)",
 		.more = "The options of replicafs above are mount options too "
 			"(\\fB-o state=\\fIDIR\\fB,handles=\\fIN\\fR), so that an "

@@ -133,6 +133,8 @@ as_member() { setpriv --reuid="$OTHER" --regid="$OTHER" --groups="$G" "$@"; }
 # errno_as UID OP PATH: errno_of run as user UID (the system python).
 errno_as() { local u=$1; shift; as_user "$u" bash -c "PATH=/usr/bin:/bin; $(declare -f errno_of); errno_of $*"; }
 rfs_mount "$R" "$M" --state="$S" -o allow_other,uid=$U,gid=$G
+check_eq "after a remount: state's date is when it was stored (vm.state)" \
+	"$(stat -c %.9Y "$S/vm1/vm.state")" "$(stat -c %.9Y "$M/ctl/vm1/state")"
 check_eq "delegated: owner and group shown" "$U:$G" "$(stat -c %u:%g "$IMG")"
 check_eq "delegated: disk 0400, control 0200, state 0444, folders 0555 (no umask)" "400 200 444 555" \
 	"$(stat -c %a "$IMG" "$M/ctl/vm1/control" "$M/ctl/vm1/state" "$M/vms/vm1" | tr '\n' ' ' | sed 's/ $//')"
