@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,107 @@ struct rfs_vm {
 	char **known;                /* every disk name of the description, broken
 				      * ones too: the overlays a revert removes */
 	unsigned nknown;
+	char *errs_disks;            /* cmd_lock (or open): lines of the last build_disks() */
+	char *errs_overlays;         /* cmd_lock (or open): lines of attach_overlays() */
+
+	pthread_mutex_t shown_lock;  /* innermost; guards what the ctl files show: */
+	char *errors;                /* ctl/<vm>/errors: errs_disks + errs_overlays */
+	enum rfs_state noted_state;  /* the shown state at times[RFS_VM_STATE] */
+	struct timespec times[RFS_VM_NTEXTS]; /* when each ctl file last changed */
 };
+
+/* --- what the ctl files show, and when it changed -------------------------- */
+
+/* Ctl file @which changed now. */
+static void touch(struct rfs_vm *vm, enum rfs_vm_text which)
+{
+	pthread_mutex_lock(&vm->shown_lock);
+	clock_gettime(CLOCK_REALTIME, &vm->times[which]);
+	pthread_mutex_unlock(&vm->shown_lock);
+}
+
+/* The shown state is now @s: its time moves if it differs from the last
+ * one noted. Any lock may be held (shown_lock is innermost). */
+static void note_state(struct rfs_vm *vm, enum rfs_state s)
+{
+	pthread_mutex_lock(&vm->shown_lock);
+	if (s != vm->noted_state) {
+		vm->noted_state = s;
+		clock_gettime(CLOCK_REALTIME, &vm->times[RFS_VM_STATE]);
+	}
+	pthread_mutex_unlock(&vm->shown_lock);
+}
+
+/* Append one line to the error list *@list, and log it in the same words
+ * (unless @logged: discovery said it already). Lines that do not fit
+ * memory are dropped (the log keeps them). */
+static void add_error(struct rfs_vm *vm, char **list, bool logged, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void add_error(struct rfs_vm *vm, char **list, bool logged, const char *fmt, ...)
+{
+	size_t len = *list ? strlen(*list) : 0;
+	char line[1024], *grown;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (!logged)
+		rfs_log(LOG_ERR, "VM %s: %s", vm->name, line);
+	grown = realloc(*list, len + strlen(line) + 2);
+	if (!grown)
+		return;
+	sprintf(grown + len, "%s\n", line);
+	*list = grown;
+}
+
+/* ctl/<vm>/errors is now errs_disks + errs_overlays; its time moves if
+ * that differs from what it showed. */
+static void publish_errors(struct rfs_vm *vm)
+{
+	const char *a = vm->errs_disks ? vm->errs_disks : "";
+	const char *b = vm->errs_overlays ? vm->errs_overlays : "";
+	char *text = NULL;
+
+	if ((*a || *b) && asprintf(&text, "%s%s", a, b) < 0)
+		return;
+	pthread_mutex_lock(&vm->shown_lock);
+	if (strcmp(text ? text : "", vm->errors ? vm->errors : "") != 0) {
+		char *old = vm->errors;
+
+		vm->errors = text;
+		text = old;
+		clock_gettime(CLOCK_REALTIME, &vm->times[RFS_VM_ERRORS]);
+	}
+	pthread_mutex_unlock(&vm->shown_lock);
+	free(text);
+}
+
+struct timespec rfs_vm_changed(struct rfs_vm *vm, enum rfs_vm_text which)
+{
+	struct timespec t;
+
+	pthread_mutex_lock(&vm->shown_lock);
+	t = vm->times[which];
+	pthread_mutex_unlock(&vm->shown_lock);
+	return t;
+}
+
+int rfs_vm_errors(struct rfs_vm *vm, char *buf, int size)
+{
+	int len;
+
+	pthread_mutex_lock(&vm->shown_lock);
+	len = snprintf(buf, (size_t)size, "%s", vm->errors ? vm->errors : "");
+	pthread_mutex_unlock(&vm->shown_lock);
+	if (len >= size) { /* cut at the last whole line */
+		char *nl = memrchr(buf, '\n', (size_t)size - 1);
+
+		len = nl ? (int)(nl - buf) + 1 : 0;
+		buf[len] = '\0';
+	}
+	return len;
+}
 
 /* --- state folder and saved state ----------------------------------------- */
 
@@ -188,6 +289,8 @@ static int set_known(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
  * overlay cannot be used makes the VM "mismatch" (state 8, revert allowed). */
 static void attach_overlays(struct rfs_vm *vm, int dirfd)
 {
+	free(vm->errs_overlays);
+	vm->errs_overlays = NULL;
 	for (unsigned d = 0; d < vm->ndisks; d++) {
 		struct rfs_disk *disk = vm->disks[d];
 		struct cow_overlay *ov;
@@ -197,9 +300,18 @@ static void attach_overlays(struct rfs_vm *vm, int dirfd)
 		rfs_disk_identity(disk, &id);
 		r = cow_open(dirfd, rfs_disk_name(disk), &id, &ov);
 		if (r < 0) {
-			rfs_log(LOG_ERR, "%s/%s: overlay cannot be used: %s", vm->name, rfs_disk_name(disk),
-				r == -ESTALE ? "the replica disk changed identity or size since the failover"
-				: r == -EUCLEAN ? "corrupt overlay header" : strerror(-r));
+			size_t n;
+			const char *tip = strrchr(rfs_disk_chain(disk, &n)[0], '/') + 1;
+
+			if (r == -ESTALE)
+				add_error(vm, &vm->errs_overlays, false,
+					  "%s: replica replaced under an overlay: it is not the disk %s.img "
+					  "was failed over on (identity or size changed); revert discards "
+					  "the overlay", tip, rfs_disk_name(disk));
+			else
+				add_error(vm, &vm->errs_overlays, false, "%s.overlay: the overlay of %s "
+					  "cannot be used: %s", rfs_disk_name(disk), tip,
+					  r == -EUCLEAN ? "its header is corrupt" : strerror(-r));
 			vm->facts.mismatch = true;
 			continue;
 		}
@@ -207,6 +319,7 @@ static void attach_overlays(struct rfs_vm *vm, int dirfd)
 	}
 	if (vm->facts.mismatch)
 		detach_overlays(vm);
+	publish_errors(vm);
 }
 
 /* --- building disks -------------------------------------------------------- */
@@ -262,7 +375,7 @@ static int open_chain(struct rfs_vm *vm, const struct rfs_disk_desc *dd, size_t 
 	r = vm->be->open((const char *const *)dd->chain + level, dd->chain_len - level,
 			 vm->cfg.max_handles, img, err, sizeof(err));
 	if (r < 0) {
-		rfs_log(LOG_ERR, "%s: disk %s cannot be opened: %s", vm->name, dd->name, err);
+		add_error(vm, &vm->errs_disks, false, "%s", err);
 		return r;
 	}
 	*sig = level ? 0 : dd->sig;
@@ -295,6 +408,7 @@ static int place_disk(struct rfs_vm *vm, const struct rfs_disk_desc *dd, int dir
 	int r;
 
 	if (dd->broken || dd->chain_len == 0) {
+		add_error(vm, &vm->errs_disks, true, "%s", dd->reason[0] ? dd->reason : dd->name);
 		*broken = true;
 		return 0;
 	}
@@ -304,7 +418,8 @@ static int place_disk(struct rfs_vm *vm, const struct rfs_disk_desc *dd, int dir
 	if (r == -ENODATA)
 		return 0;
 	if (r < 0) {
-		rfs_log(LOG_ERR, "%s: disk %s: the file of its recovery point is gone", vm->name, dd->name);
+		add_error(vm, &vm->errs_disks, false, "%s.img: the file of the recovery point it was "
+			  "failed over on is gone", dd->name);
 		*broken = true;
 		return 0;
 	}
@@ -369,6 +484,8 @@ static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int di
 		free(list);
 		return -ENOMEM;
 	}
+	free(vm->errs_disks);
+	vm->errs_disks = NULL;
 	for (size_t i = 0; i < desc->ndisks; i++) {
 		if (place_disk(vm, &desc->disks[i], dirfd, at_point, list, &n, content, shape, &broken) < 0) {
 			while (n--)
@@ -382,6 +499,9 @@ static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int di
 	vm->disks = list;
 	vm->ndisks = n;
 	vm->facts.broken = broken;
+	if (broken && !vm->errs_disks) /* the folder itself could not be read */
+		add_error(vm, &vm->errs_disks, true, "%s: the VM's folder cannot be read", vm->dir);
+	publish_errors(vm);
 	return 0;
 }
 
@@ -409,9 +529,14 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 		rfs_saved_init(&vm->on_disk);
 	}
 	if (r == 0) {
+		struct stat st;
+
 		vm->state = vm->on_disk.state;
 		vm->has_status = vm->on_disk.has_status;
 		vm->status = vm->on_disk.status;
+		/* state and status last changed when they were stored */
+		if (fstatat(dirfd, "vm.state", &st, 0) == 0)
+			vm->times[RFS_VM_STATE] = vm->times[RFS_VM_STATUS] = st.st_mtim;
 	}
 	failed_over = !vm->facts.saved_unknown && vm->state != RFS_STATE_REPLICATING;
 	r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);
@@ -473,9 +598,15 @@ static void show_saved(struct rfs_vm *vm)
 	vm->facts.saved_unknown = r < 0 && r != -ENOENT;
 	vm->state = r == 0 ? s.state : RFS_STATE_REPLICATING;
 	if (!vm->local_status) {
+		bool had = vm->has_status;
+		enum rfs_result was = vm->status;
+
 		vm->has_status = r == 0 && s.has_status;
 		vm->status = r == 0 ? s.status : RFS_OK;
+		if (had != vm->has_status || was != vm->status)
+			touch(vm, RFS_VM_STATUS); /* the owner's new result */
 	}
+	note_state(vm, rfs_state_shown(vm->state, &vm->facts));
 	pthread_mutex_unlock(&vm->open_lock);
 	if (r == 0 || r == -EBADMSG)
 		rfs_saved_free(&s);
@@ -497,8 +628,12 @@ int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm
 	rfs_saved_init(&vm->on_disk);
 	pthread_mutex_init(&vm->cmd_lock, NULL);
 	pthread_mutex_init(&vm->open_lock, NULL);
+	pthread_mutex_init(&vm->shown_lock, NULL);
 	pthread_cond_init(&vm->closed, NULL);
 	vm->lock_fd = -1;
+	clock_gettime(CLOCK_REALTIME, &vm->times[0]);
+	for (int i = 1; i < RFS_VM_NTEXTS; i++)
+		vm->times[i] = vm->times[0];
 	if (claim(vm) == 0) {
 		if (load(vm, desc) < 0) {
 			rfs_vm_put(vm);
@@ -508,6 +643,7 @@ int rfs_vm_open(const struct rfs_vm_desc *desc, uint64_t fp, const struct rfs_vm
 	} else {
 		show_saved(vm);
 	}
+	vm->noted_state = rfs_state_shown(vm->state, &vm->facts); /* at open: no change yet */
 	*out = vm;
 	return 0;
 }
@@ -527,6 +663,10 @@ void rfs_vm_put(struct rfs_vm *vm)
 		rfs_disk_put(vm->disks[d]);
 	free(vm->disks);
 	free_known(vm->known, vm->nknown);
+	free(vm->errs_disks);
+	free(vm->errs_overlays);
+	free(vm->errors);
+	pthread_mutex_destroy(&vm->shown_lock);
 	rfs_saved_free(&vm->on_disk);
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd); /* another daemon may take the VM over now */
@@ -551,6 +691,7 @@ enum rfs_state rfs_vm_state(struct rfs_vm *vm)
 		show_saved(vm); /* what the owner stored, now */
 	pthread_mutex_lock(&vm->open_lock);
 	s = rfs_state_shown(vm->state, &vm->facts);
+	note_state(vm, s); /* a change of the facts is seen here */
 	pthread_mutex_unlock(&vm->open_lock);
 	return s;
 }
@@ -589,6 +730,7 @@ static enum rfs_state show_status(struct rfs_vm *vm, enum rfs_result code)
 	vm->local_status = !vm->owner;
 	s = vm->state;
 	pthread_mutex_unlock(&vm->open_lock);
+	touch(vm, RFS_VM_STATUS); /* a new result, even when it reads the same */
 	return s;
 }
 
@@ -673,6 +815,7 @@ static void publish_state(struct rfs_vm *vm, enum rfs_state state, bool has_over
 	pthread_mutex_lock(&vm->open_lock);
 	vm->state = state;
 	vm->has_overlay = has_overlay;
+	note_state(vm, rfs_state_shown(vm->state, &vm->facts));
 	pthread_mutex_unlock(&vm->open_lock);
 }
 
@@ -846,6 +989,10 @@ static struct rfs_outcome do_revert(struct rfs_vm *vm, enum rfs_state next)
 	vm->state = next;
 	vm->facts.mismatch = false;
 	vm->has_overlay = false;
+	free(vm->errs_overlays);
+	vm->errs_overlays = NULL;
+	publish_errors(vm);
+	note_state(vm, rfs_state_shown(vm->state, &vm->facts));
 	follow_folder(vm);
 	notify_changed(vm, true);
 out_unlock:
@@ -1142,6 +1289,7 @@ void rfs_vm_publish_owner(struct rfs_vm *vm)
 	if (vm->lock_fd >= 0)
 		rfs_owner_publish(vm->lock_fd);
 	pthread_mutex_unlock(&vm->cmd_lock);
+	touch(vm, RFS_VM_OWNER);
 }
 
 bool rfs_vm_try_own(struct rfs_vm *vm)
@@ -1173,6 +1321,8 @@ int rfs_vm_take_over(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t
 	if (r == 0) {
 		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 		__atomic_store_n(&vm->owner, true, __ATOMIC_RELAXED);
+		touch(vm, RFS_VM_OWNER);
+		note_state(vm, rfs_state_shown(vm->state, &vm->facts));
 		rfs_log(LOG_INFO, "%s: taken over, in state %d", vm->name, vm->state);
 	}
 	pthread_mutex_unlock(&vm->open_lock);
@@ -1200,6 +1350,7 @@ static void fence(struct rfs_vm *vm, int why)
 	vm->ndisks = 0;
 	vm->has_overlay = false;
 	pthread_mutex_unlock(&vm->open_lock);
+	touch(vm, RFS_VM_OWNER);
 	close(vm->lock_fd);
 	vm->lock_fd = -1;
 }

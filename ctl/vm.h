@@ -98,6 +98,22 @@ enum rfs_state rfs_vm_state(struct rfs_vm *vm);
  * before the first command. */
 int rfs_vm_status(struct rfs_vm *vm, char *buf, int size);
 
+/* ctl/<vm>/errors into @buf: one line "<file>: <reason in plain words>"
+ * per file that keeps a disk of the VM from being served (the same words
+ * are logged), empty when all is well. Cut at a whole line to fit @size;
+ * returns the length. */
+int rfs_vm_errors(struct rfs_vm *vm, char *buf, int size);
+
+/* The ctl files whose time of last change the VM keeps. */
+enum rfs_vm_text { RFS_VM_STATE, RFS_VM_STATUS, RFS_VM_OWNER, RFS_VM_ERRORS, RFS_VM_NTEXTS };
+
+/* When the content of ctl file @which last changed (CLOCK_REALTIME; the
+ * VM's open until its first change). The state's time moves when the
+ * shown state does, the status's at every result recorded (a command, or
+ * the owner's seen from here), the owner's when ownership moves, the
+ * errors' when their text does. */
+struct timespec rfs_vm_changed(struct rfs_vm *vm, enum rfs_vm_text which);
+
 /* Execute one write(2) to the control file. @authorised: the writer is the
  * mounting user or root. The status is recorded whatever the outcome. */
 struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised);

@@ -15,8 +15,10 @@ struct rfs_fs;
 
 struct rfs_fs_config {
 	int state_root_fd;   /* --state folder: statfs reports its free space */
-	uid_t owner;         /* the mounting user: owner of every file */
-	gid_t group;
+	uid_t owner;         /* -o uid, else the mounting user: owner of every file */
+	gid_t group;         /* -o gid, else the mounting user's group */
+	bool umask_set;      /* -o umask given: */
+	mode_t umask;        /* bits taken from every mode (fs/perm.h) */
 };
 
 /* An empty filesystem (/, vms, ctl). The store is opened with this fs as

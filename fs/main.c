@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,7 +329,13 @@ static void warn_no_vm(struct daemon *dm)
  * and the tree over it. 0, or 1 after a one-line error. */
 static int open_store(struct daemon *dm)
 {
-	struct rfs_fs_config fcfg = { .state_root_fd = dm->state_fd, .owner = getuid(), .group = getgid() };
+	struct rfs_fs_config fcfg = {
+		.state_root_fd = dm->state_fd,
+		.owner = dm->opts.uid != UINT32_MAX ? (uid_t)dm->opts.uid : getuid(),
+		.group = dm->opts.gid != UINT32_MAX ? (gid_t)dm->opts.gid : getgid(),
+		.umask_set = dm->opts.umask != UINT32_MAX,
+		.umask = (mode_t)(dm->opts.umask & 0777),
+	};
 	struct rfs_store_config scfg = { 0 };
 	char fsname[PATH_MAX + 64];
 	int r;

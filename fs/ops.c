@@ -9,10 +9,11 @@
  * writes never touch the tree.
  *
  * Handlers unpack the request, call one vm.h/disk.h function and reply
- * once. Permissions are decided here (no default_permissions), so that a
- * refused control write can be recorded as 32769 Access Denied: the
- * mounting user and root may open .img and control; everyone may list and
- * read status/state.
+ * once. Permissions are decided by fs/perm.c (no default_permissions), so
+ * that a refused control write can be recorded as 32769 Access Denied, and
+ * so that modes, access() and open() give one answer: the owner (-o uid,
+ * default the mounting user) and root may open .img and control; everyone
+ * may list and read status/state; -o umask opens more to group and others.
  */
 #include "fs.h"
 
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "perm.h"
 #include "tree.h"
 
 /* Largest request the kernel sends us (FUSE max_pages = 256). */
@@ -43,8 +45,9 @@
 #define ENTRY_TIMEOUT 1.0
 #define DIR_ATTR_TIMEOUT 1.0
 #define DISK_ATTR_TIMEOUT 1.0
-/* The longest ctl file line: "<host> <pid>\n" (HOST_NAME_MAX 64 on Linux). */
-#define CTL_TEXT_MAX 320
+/* The longest ctl file text: errors, one line per broken file (cut at a
+ * whole line beyond this); the others are one short line. */
+#define CTL_TEXT_MAX 4096
 
 /*
  * What every open file with state starts with (fi->fh): its kind, and its
@@ -242,7 +245,40 @@ static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 		return rfs_vm_status(vm, buf, size);
 	if (kind == N_OWNER)
 		return rfs_vm_owner(vm, buf, size);
+	if (kind == N_ERRORS)
+		return rfs_vm_errors(vm, buf, size);
 	return rfs_state_format(rfs_vm_state(vm), buf, size);
+}
+
+/* The VM's record of when ctl file @kind last changed. */
+static struct timespec ctl_time(enum node_kind kind, struct rfs_vm *vm)
+{
+	switch (kind) {
+	case N_STATUS:
+		return rfs_vm_changed(vm, RFS_VM_STATUS);
+	case N_OWNER:
+		return rfs_vm_changed(vm, RFS_VM_OWNER);
+	case N_ERRORS:
+		return rfs_vm_changed(vm, RFS_VM_ERRORS);
+	default:
+		return rfs_vm_changed(vm, RFS_VM_STATE);
+	}
+}
+
+/* A command may have changed what the ctl files of @vm read, their times
+ * and the disks' modes (those the VM invalidates itself, hooks.changed):
+ * drop the kernel's attributes and data of them. */
+static void ctl_changed(struct rfs_fs *fs, struct rfs_vm *vm)
+{
+	static const enum node_kind kinds[] = { N_STATUS, N_STATE, N_ERRORS };
+	struct fuse_session *se = session(fs);
+
+	for (size_t i = 0; se && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		fuse_ino_t ino = tree_ctl_ino(fs->tree, vm, kinds[i]);
+
+		if (ino) /* -ENOENT: the kernel never saw it, nothing to drop */
+			fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+	}
 }
 
 static bool is_dir_kind(enum node_kind k)
@@ -269,7 +305,7 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 	case N_DIR:
 	case N_VMDIR:
 	case N_CTLDIR:
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | perm_mode(&fs->cfg, ni->kind, false);
 		st->st_nlink = 2 + (ni->kind == N_DIR ? ni->nchildren : 0);
 		*timeout = DIR_ATTR_TIMEOUT;
 		break;
@@ -277,7 +313,7 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 		r = rfs_disk_attr(ni->disk, &da);
 		if (r < 0)
 			return r;
-		st->st_mode = S_IFREG | (rfs_vm_writable(ni->vm) ? 0600 : 0400);
+		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, rfs_vm_writable(ni->vm));
 		st->st_size = da.size;
 		st->st_blocks = (da.allocated + 511) / 512;
 		st->st_mtim = st->st_atim = da.mtime;
@@ -285,24 +321,40 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 		*timeout = DISK_ATTR_TIMEOUT;
 		break;
 	case N_CONTROL:
-		st->st_mode = S_IFREG | 0200;
+		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
 		break;
 	case N_STATUS:
 	case N_STATE:
 	case N_OWNER:
-		st->st_mode = S_IFREG | 0444;
+	case N_ERRORS:
+		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
 		st->st_size = ctl_text(ni->kind, ni->vm, text, sizeof(text));
+		st->st_mtim = st->st_ctim = ctl_time(ni->kind, ni->vm); /* after the text: noted */
 		break;
 	}
 	return 0;
 }
 
-/* The mounting user or root. */
-static bool trusted(struct rfs_fs *fs, fuse_req_t req)
+/* What open() answers the caller of @req for access @mask to @ni
+ * (fs/perm.h): 0, -EACCES, -EROFS. */
+static int may(struct rfs_fs *fs, fuse_req_t req, const struct node_info *ni, int mask)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	bool writable = ni->kind == N_DISK && rfs_vm_writable(ni->vm);
 
-	return ctx->uid == 0 || ctx->uid == fs->cfg.owner;
+	return perm_check(&fs->cfg, req, ni->kind, writable, mask);
+}
+
+/* The access open(2) flags @flags ask for. */
+static int access_of_flags(int flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		return R_OK;
+	case O_WRONLY:
+		return W_OK;
+	default:
+		return R_OK | W_OK;
+	}
 }
 
 /* --- handlers ----------------------------------------------------------- */
@@ -327,8 +379,11 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	struct node_info ni = { 0 };
 	double timeout;
-	int r = tree_lookup(fs->tree, parent, name, &ni);
+	/* Searching a folder takes its x bit (every folder has the same). */
+	int r = perm_check(&fs->cfg, req, N_DIR, false, X_OK);
 
+	if (r == 0)
+		r = tree_lookup(fs->tree, parent, name, &ni);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -387,14 +442,17 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 static int set_size(struct rfs_fs *fs, fuse_req_t req, const struct node_info *ni, struct stat *attr,
 		    int to_set)
 {
-	if (!trusted(fs, req) || (to_set & ~(FUSE_SET_ATTR_SIZE)))
+	int r;
+
+	if (to_set & ~(FUSE_SET_ATTR_SIZE))
 		return -EPERM;
-	if (ni->kind == N_CONTROL && attr->st_size == 0)
-		return 0;
-	if (ni->kind != N_DISK)
+	if (ni->kind != N_DISK && ni->kind != N_CONTROL)
 		return -EACCES;
-	if (!rfs_vm_writable(ni->vm))
-		return -EROFS;
+	r = may(fs, req, ni, W_OK);
+	if (r < 0)
+		return r;
+	if (ni->kind == N_CONTROL)
+		return attr->st_size == 0 ? 0 : -EACCES;
 	if ((uint64_t)attr->st_size != rfs_disk_size(ni->disk))
 		return -EINVAL;
 	return 0;
@@ -415,6 +473,23 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		fuse_reply_err(req, -r);
 	else
 		rfs_getattr(req, ino, fi);
+}
+
+/* Listing a folder takes its r bit, as access(R_OK) says. */
+static void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs_fs *fs = req_fs(req);
+	struct node_info ni;
+	int r = get_node(fs, ino, &ni);
+
+	if (r == 0) {
+		r = is_dir_kind(ni.kind) ? may(fs, req, &ni, R_OK) : -ENOTDIR;
+		node_info_put(&ni);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_open(req, fi);
 }
 
 static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -438,10 +513,10 @@ static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, st
 {
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct open_disk *od;
-	int r;
+	int r = may(fs, req, ni, access_of_flags(fi->flags));
 
-	if (!trusted(fs, req))
-		return -EACCES;
+	if (r == -EACCES)
+		return r; /* -EROFS: rfs_vm_disk_open() decides, under the VM's lock */
 	od = malloc(sizeof(*od));
 	if (!od)
 		return -ENOMEM;
@@ -465,22 +540,22 @@ static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, st
 
 static int open_ctl(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, struct fuse_file_info *fi)
 {
-	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct ctl_snap *snap;
+	int r = may(fs, req, ni, access_of_flags(fi->flags));
 
 	if (ni->kind == N_CONTROL) {
-		if (!trusted(fs, req)) {
-			rfs_vm_record(ni->vm, RFS_ACCESS_DENIED);
-			return -EACCES;
+		if (may(fs, req, ni, W_OK) < 0) {
+			rfs_vm_record(ni->vm, RFS_ACCESS_DENIED); /* may not command */
+			ctl_changed(fs, ni->vm);
 		}
-		if (!write)
-			return -EACCES;
+		if (r < 0)
+			return r;
 		fi->direct_io = 1;
 		fi->nonseekable = 1;
 		return 0;
 	}
-	if (write)
-		return -EACCES;
+	if (r < 0)
+		return r;
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return -ENOMEM;
@@ -644,7 +719,8 @@ static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 		fuse_reply_err(req, -r);
 		return;
 	}
-	o = rfs_vm_command(ni.vm, buf, size, trusted(fs, req));
+	o = rfs_vm_command(ni.vm, buf, size, may(fs, req, &ni, W_OK) == 0);
+	ctl_changed(fs, ni.vm);
 	node_info_put(&ni);
 	if (o.err)
 		fuse_reply_err(req, o.err);
@@ -698,27 +774,6 @@ static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* What open() would answer for @mask. */
-static int access_of(struct rfs_fs *fs, fuse_req_t req, const struct node_info *ni, int mask)
-{
-	bool owner = trusted(fs, req);
-	struct stat st;
-	double timeout;
-	unsigned bits;
-	int r = fill_attr(fs, ni, &st, &timeout);
-
-	if (r < 0)
-		return r;
-	bits = owner ? (st.st_mode >> 6) & 7 : st.st_mode & 7;
-	if (fuse_req_ctx(req)->uid == 0)
-		bits |= S_ISDIR(st.st_mode) ? 5 : 4; /* root reads anything it may open */
-	if (ni->kind == N_DISK && owner && (mask & W_OK) && !(bits & 2))
-		return -EROFS; /* read-only until failover, as a read-only mount says */
-	if (mask & ~bits & 7)
-		return -EACCES;
-	return 0;
-}
-
 static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct rfs_fs *fs = req_fs(req);
@@ -726,7 +781,7 @@ static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	int r = get_node(fs, ino, &ni);
 
 	if (r == 0) {
-		r = access_of(fs, req, &ni, mask);
+		r = may(fs, req, &ni, mask);
 		node_info_put(&ni);
 	}
 	fuse_reply_err(req, -r);
@@ -788,6 +843,7 @@ static const struct fuse_lowlevel_ops rfs_ops = {
 	.forget_multi = rfs_forget_multi,
 	.getattr = rfs_getattr,
 	.setattr = rfs_setattr,
+	.opendir = rfs_opendir,
 	.readdir = rfs_readdir,
 	.open = rfs_open,
 	.release = rfs_release,

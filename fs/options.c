@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,8 @@
 
 enum rfs_opt_kind {
 	RFS_OPT_PATH,   /* --name=ARG, -o name=ARG: a non-empty string (char *) */
-	RFS_OPT_UINT,   /* --name=N, -o name=N: a decimal in min..max (unsigned) */
+	RFS_OPT_UINT,   /* --name=N, -o name=N: a number in min..max (unsigned), decimal
+			 * or octal (.octal) */
 	RFS_OPT_FLAG,   /* -x, --name: sets an int to 1 */
 	RFS_OPT_FUSE,   /* libfuse's: parsed there, listed here for the man page */
 };
@@ -39,7 +41,9 @@ struct rfs_opt {
 	const char *arg;        /* argument name ("DIR"); NULL for a flag */
 	size_t offset;          /* of its field in struct rfs_options */
 	unsigned min, max, def; /* RFS_OPT_UINT: valid range and default */
-	const char *def_text;   /* the default in words, or NULL */
+	bool octal;             /* RFS_OPT_UINT: written in octal (a umask) */
+	const char *def_text;   /* the default in words (for a number: instead of
+				 * def, which then lies outside the range), or NULL */
 	bool in_fuse_help;      /* libfuse's --help lists it: ours leaves it out */
 	const char *help;       /* what it does: a phrase, no full stop */
 	const char *more;       /* man page only: sentences after it, or NULL */
@@ -76,6 +80,30 @@ static const struct rfs_opt rfs_opts[] = {
 		.help = "interval of the periodic rescan of the replica folder, for shared "
 			"file systems that do not deliver inotify events",
 	}, {
+		.kind = RFS_OPT_UINT, .longname = "--uid", .mountname = "uid",
+		.arg = "N", .offset = FIELD(uid), .min = 0, .max = UINT32_MAX - 1, .def = UINT32_MAX,
+		.def_text = "the mounting user",
+		.help = "owner shown on every file of the tree: besides root, the one user "
+			"who may open disks and write \\fIcontrol\\fR (needs \\fB-o allow_other\\fR "
+			"when it is not the mounting user)",
+	}, {
+		.kind = RFS_OPT_UINT, .longname = "--gid", .mountname = "gid",
+		.arg = "N", .offset = FIELD(gid), .min = 0, .max = UINT32_MAX - 1, .def = UINT32_MAX,
+		.def_text = "the mounting user's group",
+		.help = "group shown on every file of the tree; its members have the group "
+			"bits that \\fB-o umask\\fR leaves",
+	}, {
+		.kind = RFS_OPT_UINT, .longname = "--umask", .mountname = "umask",
+		.arg = "OCTAL", .offset = FIELD(umask), .min = 0, .max = 0777, .def = UINT32_MAX,
+		.octal = true,
+		.def_text = "077 on disks and \\fIcontrol\\fR, 0 on the rest",
+		.help = "permission bits taken away from every file and folder of the tree, "
+			"whose modes are otherwise what each node allows to all: folders 0555, "
+			"disks 0444 (0666 when failed over), \\fIcontrol\\fR 0222, the other "
+			"control files 0444",
+		.more = "Group and other bits then work as on any file: \\fB-o gid=\\fIN\\fB,umask=007\\fR "
+			"lets group \\fIN\\fR fail over, write and revert the VMs.",
+	}, {
 		.kind = RFS_OPT_FUSE, .shortname = "-f", .in_fuse_help = true,
 		.help = "stay in the foreground",
 	}, {
@@ -89,7 +117,7 @@ static const struct rfs_opt rfs_opts[] = {
 		.in_fuse_help = true,
 		.help = "FUSE mount options, e.g. \\fBallow_other\\fR (other users may list the "
 			"tree and read \\fIstatus\\fR and \\fIstate\\fR; disks and \\fIcontrol\\fR "
-			"stay the mounting user's and root's), \\fBro\\fR, "
+			"stay the owner's and root's), \\fBro\\fR, "
 			"\\fBmax_threads=\\fIN\\fR, \\fBclone_fd\\fR; see \\fBmount.fuse3\\fR(8)",
 		.more = "The options of replicafs above are mount options too "
 			"(\\fB-o state=\\fIDIR\\fB,handles=\\fIN\\fR), so that an "
@@ -168,7 +196,10 @@ static int spellings(const struct rfs_opt *opt, char out[3][96])
 static void describe(const struct rfs_opt *opt, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s", opt->help);
-	if (opt->kind == RFS_OPT_UINT)
+	if (opt->kind == RFS_OPT_UINT && opt->def_text)
+		append(buf, size, opt->octal ? " (default %s; %#o..%#o)" : " (default %s; %u..%u)",
+		       opt->def_text, opt->min, opt->max);
+	else if (opt->kind == RFS_OPT_UINT)
 		append(buf, size, " (default %u, %u..%u)", opt->def, opt->min, opt->max);
 	else if (opt->def_text)
 		append(buf, size, " (default %s)", opt->def_text);
@@ -355,20 +386,23 @@ static int refuse_as_fuse_said(const char *name)
 	return -1;
 }
 
-/* A decimal in @opt's range into *@field; 0 or -1 after saying why. */
+/* A number (decimal, or octal for a .octal option) in @opt's range into
+ * *@field; 0 or -1 after saying why. */
 static int set_uint(unsigned *field, const char *value, const struct rfs_opt *opt, const char *name)
 {
+	const char *range = opt->octal ? "%s (%#o..%#o)" : "%s (%u..%u)";
+	const char *nan = opt->octal ? "not an octal number" : "not a number";
 	unsigned long v;
 	char *end;
 
 	if (!isdigit((unsigned char)*value))
-		return refuse(name, "not a number (%u..%u)", opt->min, opt->max);
+		return refuse(name, range, nan, opt->min, opt->max);
 	errno = 0;
-	v = strtoul(value, &end, 10);
+	v = strtoul(value, &end, opt->octal ? 8 : 10);
 	if (*end)
-		return refuse(name, "not a number (%u..%u)", opt->min, opt->max);
+		return refuse(name, range, nan, opt->min, opt->max);
 	if (errno == ERANGE || v < opt->min || v > opt->max)
-		return refuse(name, "out of range (%u..%u)", opt->min, opt->max);
+		return refuse(name, range, "out of range", opt->min, opt->max);
 	*field = (unsigned)v;
 	return 0;
 }

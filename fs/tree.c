@@ -389,6 +389,20 @@ fuse_ino_t tree_disk_ino(struct tree *t, struct rfs_disk *d)
 	return ino;
 }
 
+fuse_ino_t tree_ctl_ino(struct tree *t, struct rfs_vm *vm, enum node_kind kind)
+{
+	fuse_ino_t ino = 0;
+	struct node *dir;
+
+	pthread_rwlock_rdlock(&t->lock);
+	dir = find_vm_dir(t->ctl, vm);
+	for (size_t i = 0; dir && i < dir->nchildren && !ino; i++)
+		if (dir->children[i]->kind == kind)
+			ino = dir->children[i]->ino;
+	pthread_rwlock_unlock(&t->lock);
+	return ino;
+}
+
 /* --- sync ------------------------------------------------------------------------------ */
 
 /* What the tree should hold for one VM. */
@@ -490,6 +504,7 @@ static int add_ctl_dir(struct tree *t, struct rfs_vm *vm)
 	static const struct { enum node_kind kind; const char *name; } files[] = {
 		{ N_CONTROL, "control" }, { N_STATUS, "status" }, { N_STATE, "state" },
 		{ N_OWNER, "owner" },
+		{ N_ERRORS, "errors" },
 	};
 	struct node *dir = node_new(t, N_CTLDIR, rfs_vm_name(vm), vm, NULL);
 	int r;

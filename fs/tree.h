@@ -2,7 +2,7 @@
 /*
  * fs/tree.h - the tree of SPEC §3 as FUSE inodes, following the store.
  *
- *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner}
+ *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner,errors}
  *
  * Nodes carry the kernel's lookup count, as libfuse's passthrough_ll.c
  * does: LOOKUP adds one, FORGET takes them away. tree_sync() brings the
@@ -27,7 +27,7 @@
 
 #include "store.h"
 
-enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER };
+enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER, N_ERRORS };
 
 /* What a handler needs of a node, copied out with references. */
 struct node_info {
@@ -67,6 +67,8 @@ size_t tree_count(struct tree *t);
 
 /* The inode of disk @d, or 0 if it has none. */
 fuse_ino_t tree_disk_ino(struct tree *t, struct rfs_disk *d);
+/* The inode of the ctl file of @kind of @vm, or 0 if it has none. */
+fuse_ino_t tree_ctl_ino(struct tree *t, struct rfs_vm *vm, enum node_kind kind);
 
 /* Bring the tree in line with @store. The entries to invalidate are
  * returned in *@inv (free with tree_inval_free); 0 or -ENOMEM. */

@@ -243,13 +243,14 @@ static int walk_chain(struct file_ent *files, size_t start, long walk, const cha
 		if (f->probe.type != VHD_TYPE_DIFFERENCING)
 			return 0;
 		if (f->parent < 0) {
-			disk_break(disk, vm, "%s: parent %s not found", f->name,
+			disk_break(disk, vm, "%s: its parent %s is not found in the folder", f->name,
 				   f->probe.parent_name);
 			return 0;
 		}
 		p = &files[f->parent];
 		if (p->walk == walk) {
-			disk_break(disk, vm, "%s: parent loop (%s)", f->name, p->name);
+			disk_break(disk, vm, "%s: parent loop: its chain of parents comes back to %s",
+				   f->name, p->name);
 			return 0;
 		}
 		/* an unreadable parent is reported when the walk reaches it */

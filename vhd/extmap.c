@@ -219,9 +219,12 @@ static int add_bitmap(struct extmap *map, uint64_t b, uint64_t data_off, uint64_
 static int check_inside(uint64_t b, uint64_t start, uint64_t need, uint64_t limit, char *err,
 			size_t errlen)
 {
+	char ends[32];
+
 	if (start > limit || need > limit - start) {
-		snprintf(err, errlen, "block %llu lies beyond the end of the file (truncated?)",
-			 (unsigned long long)b);
+		rfs_size_text(limit, ends, sizeof(ends));
+		snprintf(err, errlen, "truncated: the file ends at %s, its block table points past "
+			 "that (block %llu)", ends, (unsigned long long)b);
 		return -EIO;
 	}
 	return 0;
@@ -254,8 +257,13 @@ static int vhd_fixed(struct extmap *map, char *err, size_t errlen)
 {
 	int ret;
 
+	char ends[32], needs[32];
+
 	if (map->file_size < VHD_FOOTER_SIZE || map->file_size - VHD_FOOTER_SIZE < map->vsize) {
-		snprintf(err, errlen, "fixed VHD shorter than its virtual size (truncated?)");
+		rfs_size_text(map->file_size, ends, sizeof(ends));
+		rfs_size_text(map->vsize + VHD_FOOTER_SIZE, needs, sizeof(needs));
+		snprintf(err, errlen, "truncated: the file ends at %s, a fixed VHD of this size "
+			 "needs %s", ends, needs);
 		return -EIO;
 	}
 	map->block_size = map->vsize ? map->vsize : 1;
@@ -380,7 +388,11 @@ static int vhd_build(struct extmap *map, char *err, size_t errlen)
 		/* a dynamic VHD keeps a copy of the footer at offset 0 */
 		if (map->file_size >= VHD_FOOTER_SIZE &&
 		    !map_pread(map, footer, 8, 0) && !memcmp(footer, "conectix", 8)) {
-			snprintf(err, errlen, "no VHD footer at the end of the file (truncated?)");
+			char ends[32];
+
+			rfs_size_text(map->file_size, ends, sizeof(ends));
+			snprintf(err, errlen, "truncated: the file ends at %s without the VHD "
+				 "footer that ends every VHD", ends);
 			return -EIO;
 		}
 		snprintf(err, errlen, "not a VHD/VHDX image");
@@ -715,8 +727,11 @@ static int vhdx_sector_bitmap(struct extmap *map, struct vhdx_bat *bat, uint64_t
 	if ((v & 7) != SB_PRESENT || !map->differencing)
 		return 0; /* not present, or of no use outside a differencing file */
 	if (!off || off > map->file_size || VHDX_SB_BLOCK_SIZE > map->file_size - off) {
-		snprintf(err, errlen, "sector bitmap block %llu lies beyond the end of the file "
-			 "(truncated?)", (unsigned long long)c);
+		char ends[32];
+
+		rfs_size_text(map->file_size, ends, sizeof(ends));
+		snprintf(err, errlen, "truncated: the file ends at %s, its block table points past "
+			 "that (sector bitmap %llu)", ends, (unsigned long long)c);
 		return -EIO;
 	}
 	bat->sb_off[c] = off;
@@ -751,8 +766,11 @@ static int vhdx_bat_fits(const struct extmap *map, const struct vhdx_bat *bat,
 		*need = map->nblocks + (map->nblocks - 1) / bat->chunk_ratio;
 	if (*need > r->bat_len / 8 || r->bat_off > map->file_size ||
 	    *need * 8 > map->file_size - r->bat_off) {
-		snprintf(err, errlen, "VHDX BAT (%llu entries needed) does not fit its region or "
-			 "the file (truncated?)", (unsigned long long)*need);
+		char ends[32];
+
+		rfs_size_text(map->file_size, ends, sizeof(ends));
+		snprintf(err, errlen, "truncated or damaged: its block table (%llu entries) does not "
+			 "fit its region or the file, which ends at %s", (unsigned long long)*need, ends);
 		return -EIO;
 	}
 	return 0;

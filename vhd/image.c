@@ -66,18 +66,26 @@ struct read_ctx {
 	char msg[MSG_LEN];            /* the error met, naming the file */
 };
 
-/* Turn a libvhdi error into one line in @buf and free it. */
+/* Turn a libvhdi error into one line in @buf and free it: in plain words
+ * first, libvhdi's own message after them as a detail. */
 static void vhdi_message(libvhdi_error_t **error, char *buf, size_t len)
 {
-	if (!len)
+	static const char plain[] = "damaged or unsupported VHD/VHDX image (libvhdi: ";
+	size_t at = sizeof(plain) - 1;
+
+	if (len <= at + 2) {
+		if (len)
+			snprintf(buf, len, "%s", "damaged");
 		return;
-	buf[0] = '\0';
+	}
+	memcpy(buf, plain, at + 1);
 	if (error && *error) {
-		libvhdi_error_sprint(*error, buf, len);
+		libvhdi_error_sprint(*error, buf + at, len - at - 1);
 		libvhdi_error_free(error);
 	}
-	if (!buf[0])
-		snprintf(buf, len, "libvhdi failed");
+	if (!buf[at])
+		snprintf(buf + at, len - at, "failed");
+	snprintf(buf + strlen(buf), len - strlen(buf), ")");
 	for (char *p = buf; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = (p[1] ? ' ' : '\0');
@@ -109,11 +117,18 @@ static int not_an_image(const char *path, char *msg, size_t len)
 	}
 	copy = pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
 	       memcmp(magic, "conectix", 8) == 0;
-	close(fd);
 	if (copy) {
-		snprintf(msg, len, "VHD footer missing at the end of the file (truncated?)");
+		struct stat st;
+		char ends[32] = "?";
+
+		if (fstat(fd, &st) == 0)
+			rfs_size_text((uint64_t)st.st_size, ends, sizeof(ends));
+		close(fd);
+		snprintf(msg, len, "truncated: the file ends at %s without the VHD footer that ends "
+			 "every VHD", ends);
 		return -EIO;
 	}
+	close(fd);
 	snprintf(msg, len, "not a VHD/VHDX image");
 	return -EINVAL;
 }
@@ -285,7 +300,8 @@ int vhd_probe_check_parent(const struct vhd_probe *child, const char *child_name
 			   size_t errlen)
 {
 	if (memcmp(child->parent_identifier, parent->identifier, 16) != 0) {
-		snprintf(err, errlen, "%s: parent identifier mismatch (%s)", child_name, parent_name);
+		snprintf(err, errlen, "%s: parent identifier mismatch: %s is not the disk it was "
+			 "made from (replaced, or another disk of that name)", child_name, parent_name);
 		return -EIO;
 	}
 	if (child->virtual_size != parent->virtual_size) {

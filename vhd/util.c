@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
@@ -122,4 +123,25 @@ uint32_t rfs_crc32c(const void *buf, size_t len)
 uint32_t rfs_crc32c_portable(const void *buf, size_t len)
 {
 	return ~crc32c_table_update(~0u, buf, len);
+}
+
+void rfs_size_text(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	uint64_t scale = 1024;
+	int u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+		return;
+	}
+	while (u < 4 && bytes / scale >= 1024) {
+		scale *= 1024;
+		u++;
+	}
+	if (bytes % scale == 0)
+		snprintf(buf, size, "%llu %s", (unsigned long long)(bytes / scale), units[u]);
+	else
+		snprintf(buf, size, "%.1f %s (%llu bytes)", (double)bytes / (double)scale, units[u],
+			 (unsigned long long)bytes);
 }

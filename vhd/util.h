@@ -28,6 +28,10 @@ int rfs_sync_dir(int dirfd);
  * header use. The SSE4.2 instruction where the CPU has it, else a table;
  * thread-safe. rfs_crc32c_portable() is the table alone (for tests). */
 uint32_t rfs_crc32c(const void *buf, size_t len);
+
+/* @bytes in words an admin reads at a glance: "512 bytes", "3 MiB",
+ * "1.5 GiB" (binary units, one decimal where it is not whole). */
+void rfs_size_text(uint64_t bytes, char *buf, size_t size);
 uint32_t rfs_crc32c_portable(const void *buf, size_t len);
 
 /* Fields of on-disk structures: VHD is big-endian, VHDX and ours little. */

@@ -79,12 +79,16 @@ rfs_umount "$T/mnt"
 for spelling in long mount; do
 	rm -rf "$T/st-$spelling"
 	if [ $spelling = long ]; then
-		opts=(--handles=2 --rescan=10 --state="$T/st-$spelling" --log="$T/$spelling.log")
+		opts=(--handles=2 --rescan=10 --state="$T/st-$spelling" --log="$T/$spelling.log"
+			--uid=4242 --gid=4343 --umask=022)
 	else
-		opts=(-o handles=2 -o rescan=10,state="$T/st-$spelling",log="$T/$spelling.log")
+		opts=(-o handles=2 -o rescan=10,state="$T/st-$spelling",log="$T/$spelling.log"
+			-o uid=4242,gid=4343,umask=022)
 	fi
 	"$REPLICAFS" "${opts[@]}" "$T/replica" "$T/mnt"
 	check "$spelling options: mounted" cmp -s "$T/mnt/vms/vm1/d.img" "$T/r.raw"
+	check_eq "$spelling options: uid, gid and umask shown" "4242:4343 444 200 555" \
+		"$(stat -c %u:%g "$T/mnt/vms/vm1/d.img") $(stat -c %a "$T/mnt/vms/vm1/d.img" "$T/mnt/ctl/vm1/control" "$T/mnt/vms" | tr '\n' ' ' | sed 's/ $//')"
 	check "$spelling options: log where asked" grep -q "mounted on $T/mnt" "$T/$spelling.log"
 	ctl vm1 failover "$T/mnt"
 	check "$spelling options: state where asked" test -f "$T/st-$spelling/vm1/vm.state"
@@ -95,8 +99,9 @@ done
 # mount.fuse3 runs "replicafs REPLICA MNT -o OPTIONS" from the PATH.
 rm -rf "$T/st-fstab"
 PATH=$(dirname "$REPLICAFS"):$PATH mount.fuse3 "$T/replica" "$T/mnt" -t replicafs \
-	-o ro,handles=4,rescan=60,state="$T/st-fstab",log="$T/fstab.log"
+	-o ro,handles=4,rescan=60,state="$T/st-fstab",log="$T/fstab.log",umask=027
 check "fstab line: mounted" cmp -s "$T/mnt/vms/vm1/d.img" "$T/r.raw"
+check_eq "fstab line: umask=027 shown" 440 "$(stat -c %a "$T/mnt/vms/vm1/d.img")"
 check "fstab line: ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
 check "fstab line: state and log where asked" test -d "$T/st-fstab" -a -s "$T/fstab.log"
 pid=$(pgrep -f "^replicafs .*$T/mnt" | head -1)

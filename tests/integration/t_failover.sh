@@ -117,7 +117,9 @@ rfs_umount "$M"
 random_disk 8 "$T/vm2-new.raw" "$R/vm2/data.vhd" vpc -o subformat=dynamic,force_size=on
 rfs_mount "$R" "$M"
 check_eq "replica replaced under an overlay: state 8" "8 Critical" "$(cat "$M/ctl/vm2/state")"
-check "the log says why" grep -q "vm2/data: overlay cannot be used: the replica disk changed identity or size" "$T/replicafs.log"
+check "the log says why" grep -q "VM vm2: data.vhd: replica replaced under an overlay: it is not the disk data.img was failed over on" "$T/replicafs.log"
+check_eq "ctl/vm2/errors says it in the same words" 1 \
+	"$(grep -c "^data.vhd: replica replaced under an overlay: .*revert discards the overlay\$" "$M/ctl/vm2/errors")"
 err=$(dd if=/dev/zero of="$M/vms/vm2/data.img" bs=4k count=1 conv=notrunc 2>&1 || true)
 check "its disk is not writable ($err)" grep -q "Read-only file system" <<<"$err"
 check_eq "its disk reads as the new replica, not through the old overlay" "$(sha "$T/vm2-new.raw")" "$(sha "$M/vms/vm2/data.img")"
@@ -125,6 +127,7 @@ rc=0; ctl vm2 failover "$M" 2>/dev/null || rc=$?
 check "failover refused in state 8" test "$rc" -ne 0
 check "revert of the stale overlay is allowed" ctl vm2 revert "$M"
 check_eq "state 3 after that revert" "3 Replicating" "$(cat "$M/ctl/vm2/state")"
+check_eq "ctl/vm2/errors empty after that revert" "" "$(cat "$M/ctl/vm2/errors")"
 check "no overlay left" bash -c "! ls '$R/.replicafs/vm2/' | grep -q overlay"
 check_eq "the new replica reads exactly" "$(sha "$T/vm2-new.raw")" "$(sha "$M/vms/vm2/data.img")"
 rfs_umount "$M"

@@ -171,7 +171,7 @@ check_eq "ls ctl/" "${want_vms[*]}" "$(cd "$M/ctl" && LC_ALL=C ls | tr '\n' ' ' 
 check_eq "ls of the mount" "ctl vms" "$(cd "$M" && LC_ALL=C ls | tr '\n' ' ' | sed 's/ $//')"
 want_dirs=$( { echo .; echo ./vms; echo ./ctl; for v in "${VMS[@]}"; do echo "./vms/$v"; echo "./ctl/$v"; done; } | LC_ALL=C sort)
 want_files=$( { for k in "${!WANT[@]}"; do echo "./vms/$k"; done
-	for v in "${VMS[@]}"; do printf './ctl/%s/%s\n' "$v" control "$v" owner "$v" state "$v" status; done; } | LC_ALL=C sort)
+	for v in "${VMS[@]}"; do printf './ctl/%s/%s\n' "$v" control "$v" errors "$v" owner "$v" state "$v" status; done; } | LC_ALL=C sort)
 check_eq "find -type d (d_type)" "$want_dirs" "$(cd "$M" && find . -type d | LC_ALL=C sort)"
 check_eq "find -type f (d_type)" "$want_files" "$(cd "$M" && find . -type f | LC_ALL=C sort)"
 check_eq "nothing else in the tree" "" "$(cd "$M" && find . ! -type d ! -type f)"

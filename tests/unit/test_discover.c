@@ -209,23 +209,23 @@ static void test_broken(void **state)
 	assert_true(vm->broken);
 	assert_int_equal(vm->ndisks, 5);
 	assert_false(find_disk(vm, "fine")->broken);
-	assert_broken(vm, "orphan", "orphan.avhd: parent dyn.vhd not found", 1);
+	assert_broken(vm, "orphan", "orphan.avhd: its parent dyn.vhd is not found in the folder", 1);
 	assert_broken(vm, "junk", "junk.vhdx: not a VHD/VHDX image", 1);
 	assert_broken(vm, "empty", "empty.vhd: empty file", 1);
-	assert_broken(vm, "trunc", "trunc.vhd: VHD footer missing", 1);
+	assert_broken(vm, "trunc", "trunc.vhd: truncated: the file ends at", 1);
 
 	vm = find_vm(&store, "mism");
 	assert_true(vm->broken);
 	assert_int_equal(vm->ndisks, 1);
-	assert_broken(vm, "dyn", "mism.avhd: parent identifier mismatch (dyn.vhd)", 2);
+	assert_broken(vm, "dyn", "mism.avhd: parent identifier mismatch: dyn.vhd is not the disk", 2);
 
 	vm = find_vm(&store, "loop");
 	assert_true(vm->broken);
 	assert_int_equal(vm->ndisks, 2);
 	/* la -> lb -> la: lb was rewritten after la, so the first problem met is
 	 * la's parent identifier; the loop is cut there, named after its last file */
-	assert_broken(vm, "lb", "la.vhd: parent identifier mismatch (lb.vhd)", 2);
-	assert_broken(vm, "self", "self.vhd: parent loop (self.vhd)", 1);
+	assert_broken(vm, "lb", "la.vhd: parent identifier mismatch: lb.vhd is not the disk", 2);
+	assert_broken(vm, "self", "self.vhd: parent loop: its chain of parents comes back to self.vhd", 1);
 	rfs_store_desc_free(&store);
 }
 

@@ -585,11 +585,11 @@ static void test_refused(void **state)
 		   "cp x.vhdx dirty.vhdx && python3 '%s/../mkvhd.py' vhdx-dirty-log dirty.vhdx",
 		   fx->dir, testdata()),
 		0);
-	assert_map_fails(fx, "xt.vhdx", -EIO, "beyond the end of the file");
-	assert_map_fails(fx, "xf.vhdx", -EIO, "beyond the end of the file");
-	assert_map_fails(fx, "vt.vhd", -EIO, "beyond the end of the file");
-	assert_map_fails(fx, "vf.vhd", -EIO, "no VHD footer at the end of the file");
-	assert_map_fails(fx, "ft.vhd", -EIO, "fixed VHD shorter than its virtual size");
+	assert_map_fails(fx, "xt.vhdx", -EIO, "its block table points past that");
+	assert_map_fails(fx, "xf.vhdx", -EIO, "its block table points past that");
+	assert_map_fails(fx, "vt.vhd", -EIO, "its block table points past that");
+	assert_map_fails(fx, "vf.vhd", -EIO, "without the VHD footer that ends every VHD");
+	assert_map_fails(fx, "ft.vhd", -EIO, "a fixed VHD of this size needs");
 	assert_map_fails(fx, "junk.vhdx", -EINVAL, "not a VHD/VHDX image");
 	assert_map_fails(fx, "empty.vhd", -EINVAL, "not a VHD/VHDX image");
 	/* LogGuid set over an empty log: nothing valid to replay */

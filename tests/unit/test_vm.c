@@ -1387,12 +1387,22 @@ static void test_retire(void **state)
 	fx_close(fx);
 }
 
-/* A disk whose files cannot be opened: state 8, not listed, commands 32777. */
+static bool timespec_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/* A disk whose files cannot be opened: state 8, not listed, commands 32777;
+ * ctl/<vm>/errors names it, and clears (with a new date) once mended. */
 static void test_broken_disk(void **state)
 {
 	struct fx *fx = *state;
 	struct mem_file *sys, *data;
 	char buf[64];
+
+	char errs[256];
+	struct timespec t0, t1;
+	int len;
 
 	two_disks(fx, &sys, &data);
 	atomic_store(&sys->fail_open, true);
@@ -1401,9 +1411,19 @@ static void test_broken_disk(void **state)
 	assert_disks(fx, "data");
 	assert_false(rfs_vm_writable(fx->vm));
 	assert_int_equal(rfs_vm_status(fx->vm, buf, sizeof(buf)), 0);
+	/* errors: one line, the backend's words naming the file */
+	len = rfs_vm_errors(fx->vm, errs, sizeof(errs));
+	assert_int_equal(len, (int)strlen(errs));
+	assert_non_null(strstr(errs, "sys"));
+	assert_non_null(strstr(errs, "not an image (test)\n"));
+	assert_ptr_equal(strchr(errs, '\n'), errs + strlen(errs) - 1);
+	/* cut at a whole line when it does not fit */
+	assert_int_equal(rfs_vm_errors(fx->vm, errs, 8), 0);
+	t0 = rfs_vm_changed(fx->vm, RFS_VM_STATUS);
 	assert_named_reads(fx, "data", data->data, DATA_SIZE);
 	assert_outcome(cmd(fx, "failover"), RFS_NOT_AVAILABLE, ENODEV);
 	assert_status(fx, "32777 System is not available\n");
+	assert_true(timespec_after(rfs_vm_changed(fx->vm, RFS_VM_STATUS), t0));
 	assert_outcome(cmd(fx, "revert"), RFS_NOT_AVAILABLE, ENODEV);
 	assert_outcome(cmd(fx, "commit"), RFS_NOT_AVAILABLE, ENODEV);
 	assert_outcome(cmd(fx, "nonsense"), RFS_NOT_SUPPORTED, EOPNOTSUPP);
@@ -1419,6 +1439,10 @@ static void test_broken_disk(void **state)
 	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_CRITICAL);
 	assert_disks(fx, "data");
 	assert_outcome(cmd(fx, "failover"), RFS_NOT_AVAILABLE, ENODEV);
+	rfs_vm_errors(fx->vm, errs, sizeof(errs));
+	assert_string_equal(errs, "sys.vhdx: bad footer\n");
+	t0 = rfs_vm_changed(fx->vm, RFS_VM_STATE);
+	t1 = rfs_vm_changed(fx->vm, RFS_VM_ERRORS);
 
 	/* mended: the rescan brings it back, state 3 */
 	fx->desc.disks[1].broken = false;
@@ -1428,7 +1452,13 @@ static void test_broken_disk(void **state)
 	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_REPLICATING);
 	assert_disks(fx, "data,sys");
 	assert_int_equal(hook_count(fx, &fx->n_reshaped), 1);
+	/* mended: errors empty, and both dates moved */
+	assert_int_equal(rfs_vm_errors(fx->vm, errs, sizeof(errs)), 0);
+	assert_true(timespec_after(rfs_vm_changed(fx->vm, RFS_VM_ERRORS), t1));
+	assert_true(timespec_after(rfs_vm_changed(fx->vm, RFS_VM_STATE), t0));
+	t0 = rfs_vm_changed(fx->vm, RFS_VM_STATE);
 	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	assert_true(timespec_after(rfs_vm_changed(fx->vm, RFS_VM_STATE), t0));
 	fx_close(fx);
 }
 
