@@ -331,7 +331,7 @@ int rfs_parts_probe_with(rfs_parts_read_fn read, void *arg, uint64_t size, const
 	}
 	if (r == 0)
 		r = make_result(&l, pmbr && !l.table, size, name, prev_sig, out);
-	if (r < 0)
+	if (r < 0 && r != -ESTALE) /* a disk that left its VM: nothing to say */
 		rfs_log(LOG_ERR, "%s: partition table cannot be read: %s", name, strerror(-r));
 out:
 	free(l.p);
