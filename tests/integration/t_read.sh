@@ -144,8 +144,8 @@ for vm in q-vhd-fixed q-vhd-dynamic q-vhdx-dynamic q-vhdx-fixed q-sparse; do
 done
 
 # --- chains shown once, under the base's stem; parents not on their own ------
-check_eq "df-vhd-chain shows only the chain, as ntfs-parent.img" "ntfs-parent.img" "$(ls "$M/vms/df-vhd-chain" | tr '\n' ' ' | sed 's/ $//')"
-check_eq "df-vhdx-chain shows only the chain, as ntfs-parent.img" "ntfs-parent.img" "$(ls "$M/vms/df-vhdx-chain" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "df-vhd-chain shows only the chain, as ntfs-parent.img (and its partition)" "ntfs-parent-part1.img ntfs-parent.img" "$(ls "$M/vms/df-vhd-chain" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "df-vhdx-chain shows only the chain, as ntfs-parent.img (and its partition)" "ntfs-parent-part1.img ntfs-parent.img" "$(ls "$M/vms/df-vhdx-chain" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "bug-2 (three files) shows one disk" "data.img" "$(ls "$M/vms/bug-2" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "no ntfs-differential.img (ENOENT)" ENOENT "$(errno_of stat "$M/vms/df-vhdx-chain/ntfs-differential.img")"
 check_eq "no data_rp1.img (ENOENT)" ENOENT "$(errno_of stat "$M/vms/bug-2/data_rp1.img")"
