@@ -12,7 +12,10 @@
  * open_disk with a base and a size; they count as open files of the disk.
  * The bytes are the disk's, so when the last writer of a disk closes, the
  * kernel's pages of every file of that disk are dropped (close-to-open, as
- * NFS does) and the table is probed again (tree_sync).
+ * NFS does) and the table is probed again (tree_sync). That is done by the
+ * "written" thread, not by the worker that got the RELEASE: dropping pages
+ * waits for pages under read, and with -s the only worker must stay free
+ * to answer those reads.
  *
  * Handlers unpack the request, call one vm.h/disk.h function and reply
  * once. Permissions are decided here (no default_permissions), so that a
@@ -73,6 +76,13 @@ struct rfs_fs {
 	pthread_mutex_t files_lock; /* guards files */
 	struct open_file files;     /* list head of the open files */
 	bool reprobe;               /* a disk's table was marked stale by a command (atomic) */
+	/* the disks whose last writer closed, for the written thread */
+	pthread_mutex_t written_lock; /* guards the fields below */
+	pthread_cond_t written_cond;
+	struct rfs_disk **written;  /* referenced */
+	size_t nwritten, written_cap;
+	bool written_started, written_stop;
+	pthread_t written_thread;
 };
 
 /* An open disk file (fi->fh). */
@@ -112,6 +122,8 @@ int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out)
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
 	pthread_mutex_init(&fs->files_lock, NULL);
 	pthread_mutex_init(&fs->sync_lock, NULL);
+	pthread_mutex_init(&fs->written_lock, NULL);
+	pthread_cond_init(&fs->written_cond, NULL);
 	fs->files.prev = fs->files.next = &fs->files;
 	*out = fs;
 	return 0;
@@ -150,14 +162,19 @@ static void file_free(struct rfs_fs *fs, struct open_file *of)
 	}
 }
 
+static void written_stop(struct rfs_fs *fs);
+
 void rfs_fs_free(struct rfs_fs *fs)
 {
 	if (!fs)
 		return;
+	written_stop(fs);
 	while (fs->files.next != &fs->files)
 		file_free(fs, fs->files.next);
 	pthread_mutex_destroy(&fs->files_lock);
 	pthread_mutex_destroy(&fs->sync_lock);
+	pthread_mutex_destroy(&fs->written_lock);
+	pthread_cond_destroy(&fs->written_cond);
 	tree_free(fs->tree);
 	free(fs);
 }
@@ -169,6 +186,8 @@ static struct fuse_session *session(struct rfs_fs *fs)
 
 void rfs_fs_set_session(struct rfs_fs *fs, struct fuse_session *se)
 {
+	if (!se)
+		written_stop(fs); /* unmounted: before the store closes */
 	__atomic_store_n(&fs->se, se, __ATOMIC_RELEASE);
 }
 
@@ -227,6 +246,89 @@ static void disk_files_changed(struct rfs_fs *fs, struct rfs_disk *disk, bool co
 	for (size_t i = 0; se && i < n; i++)
 		fuse_lowlevel_notify_inval_inode(se, inos[i], content ? 0 : -1, 0);
 	free(inos);
+}
+
+/* --- the written thread: disks whose last writer closed ------------------- */
+
+static void *written_main(void *arg)
+{
+	struct rfs_fs *fs = arg;
+
+	pthread_mutex_lock(&fs->written_lock);
+	while (!fs->written_stop) {
+		struct rfs_disk **batch = fs->written;
+		size_t n = fs->nwritten;
+
+		if (!n) {
+			pthread_cond_wait(&fs->written_cond, &fs->written_lock);
+			continue;
+		}
+		fs->written = NULL;
+		fs->nwritten = fs->written_cap = 0;
+		pthread_mutex_unlock(&fs->written_lock);
+		for (size_t i = 0; i < n; i++)
+			disk_files_changed(fs, batch[i], true, true);
+		sync_tree(fs);
+		for (size_t i = 0; i < n; i++)
+			rfs_disk_put(batch[i]);
+		free(batch);
+		pthread_mutex_lock(&fs->written_lock);
+	}
+	pthread_mutex_unlock(&fs->written_lock);
+	return NULL;
+}
+
+/* Hand disk @d (a reference the queue takes over) to the written thread,
+ * started at the first use (after the daemon forked). */
+static void written_queue(struct rfs_fs *fs, struct rfs_disk *d)
+{
+	pthread_mutex_lock(&fs->written_lock);
+	if (!fs->written_stop && !fs->written_started) {
+		fs->written_started = pthread_create(&fs->written_thread, NULL, written_main, fs) == 0;
+		if (!fs->written_started)
+			rfs_log(LOG_ERR, "cannot start the thread that follows partition tables");
+	}
+	for (size_t i = 0; i < fs->nwritten && d; i++)
+		if (fs->written[i] == d) { /* already waiting */
+			rfs_disk_put(d);
+			d = NULL;
+		}
+	if (d && fs->written_started && fs->nwritten == fs->written_cap) {
+		size_t cap = fs->written_cap ? 2 * fs->written_cap : 4;
+		struct rfs_disk **grown = realloc(fs->written, cap * sizeof(*grown));
+
+		if (grown) {
+			fs->written = grown;
+			fs->written_cap = cap;
+		}
+	}
+	if (d && fs->written_started && fs->nwritten < fs->written_cap) {
+		fs->written[fs->nwritten++] = d;
+		d = NULL;
+		pthread_cond_signal(&fs->written_cond);
+	}
+	pthread_mutex_unlock(&fs->written_lock);
+	if (d) /* out of memory or stopped: the table is followed at the next sync */
+		rfs_disk_put(d);
+}
+
+static void written_stop(struct rfs_fs *fs)
+{
+	bool join;
+
+	pthread_mutex_lock(&fs->written_lock);
+	fs->written_stop = true;
+	join = fs->written_started;
+	fs->written_started = false;
+	pthread_cond_signal(&fs->written_cond);
+	pthread_mutex_unlock(&fs->written_lock);
+	if (join)
+		pthread_join(fs->written_thread, NULL);
+	for (size_t i = 0; i < fs->nwritten; i++)
+		rfs_disk_put(fs->written[i]);
+	free(fs->written);
+	fs->written = NULL;
+	fs->nwritten = fs->written_cap = 0;
 }
 
 /* Called with the VM's locks held: the tree is synced (tables probed) by
@@ -583,12 +685,8 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (of)
 		file_free(fs, of);
 	fuse_reply_err(req, 0);
-	if (written) {
-		/* what the disk reads may have changed under its other files */
-		disk_files_changed(fs, written, true, true);
-		sync_tree(fs);
-		rfs_disk_put(written);
-	}
+	if (written) /* what the disk reads may have changed under its other files */
+		written_queue(fs, written);
 }
 
 /* One buffer per worker thread, RFS_MAX_IO bytes, freed when it exits. */

@@ -209,6 +209,24 @@ check "after revert: the replica's partitions" \
 check_eq "part5: mode 0400 after revert" 400 "$(stat -c %a "$P/sys-part5.img")"
 check "part5 reads the replica again" same_bytes "$P/sys-part5.img" "$T/mbr-vhdx.raw" $p5 $s5
 
+# --- single-threaded (-s): the last writer closes while the disk is being read ---------
+# (the pages of the disk's files are dropped by a thread of its own: the
+# one worker stays free to answer the reads that dropping waits for)
+rfs_umount "$M"
+rfs_mount "$R" "$M" --state="$S" -s
+Q=$M/vms/mbr-vhd
+check "-s: failover mbr-vhd" ctl mbr-vhd failover "$M"
+(for i in 1 2 3 4 5 6; do cat "$Q/sys.img" "$Q/sys-part6.img" >/dev/null; done) &
+readers=$!
+ok=1
+for i in 1 2 3; do mkfs.ext4 -q -F "$Q/sys-part5.img" || ok=0; done
+check "-s: mkfs.ext4 three times on part5 while the disk is read" test $ok = 1
+check "-s: the readers finished" wait $readers
+check "-s: e2fsck -fn of part5 is clean" e2fsck -fn "$Q/sys-part5.img"
+check "-s: the whole disk at part5's offset holds the ext4 superblock magic (O_DIRECT)" test \
+	"$(dd if="$Q/sys.img" bs=4096 iflag=direct,skip_bytes,count_bytes skip=$((p5 + 1024 + 56)) count=2 status=none | od -An -tx1 | tr -d ' ')" = 53ef
+check "-s: revert mbr-vhd" ctl mbr-vhd revert "$M"
+
 rfs_umount "$M"
 check_eq "the replica folder never changed" "$replica_before" "$(replica_sums "$R")"
 finish
