@@ -79,6 +79,13 @@ sfdisk -q --no-reread --no-tell-kernel "$T/bad-gpt.raw" <<<"$GPT" >/dev/null
 printf 'Z' | dd of="$T/bad-gpt.raw" bs=1 seek=$((512 + 40)) conv=notrunc status=none
 printf 'Z' | dd of="$T/bad-gpt.raw" bs=1 seek=$((64 * MiB - 512 + 40)) conv=notrunc status=none
 qemu-img convert -q -f raw -O vhdx "$T/bad-gpt.raw" "$R/bad-gpt/sys.vhdx"
+# A GPT made for 96 MiB on a 64 MiB disk: the primary header's usable area
+# passes the end, the backup header is cut off.
+mkdir -p "$R/bad-gpt-end"
+head -c $((96 * MiB)) /dev/urandom >"$T/bad-gpt-end.raw"
+sfdisk -q --no-reread --no-tell-kernel "$T/bad-gpt-end.raw" <<<"$GPT" >/dev/null
+truncate -s 64M "$T/bad-gpt-end.raw"
+qemu-img convert -q -f raw -O vhdx "$T/bad-gpt-end.raw" "$R/bad-gpt-end/sys.vhdx"
 
 replica_before=$(replica_sums "$R")
 rfs_mount "$R" "$M" --state="$S"
@@ -145,7 +152,10 @@ check "bad-overlap: the log says 2 overlaps 1" grep -q "bad-overlap/sys: partiti
 check_eq "bad-gpt: the disk only" "sys.img" "$(listing "$M/vms/bad-gpt")"
 check "bad-gpt: the disk reads the raw bytes" cmp -s "$M/vms/bad-gpt/sys.img" "$T/bad-gpt.raw"
 check "bad-gpt: the log says the GPT is not valid" grep -q "bad-gpt/sys: a GPT protective MBR but no valid GPT" "$T/replicafs.log"
-check_eq "each bad partition is logged once" 4 "$(grep -c "not shown\|no valid GPT" "$T/replicafs.log")"
+check_eq "bad-gpt-end: the disk only" "sys.img" "$(listing "$M/vms/bad-gpt-end")"
+check "bad-gpt-end: the disk reads the raw bytes" cmp -s "$M/vms/bad-gpt-end/sys.img" "$T/bad-gpt-end.raw"
+check "bad-gpt-end: the log says the GPT is not valid" grep -q "bad-gpt-end/sys: a GPT protective MBR but no valid GPT" "$T/replicafs.log"
+check_eq "each bad partition is logged once" 5 "$(grep -c "not shown\|no valid GPT" "$T/replicafs.log")"
 
 # --- before failover: read-only ------------------------------------------------------
 P=$M/vms/mbr-vhdx
