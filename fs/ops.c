@@ -813,8 +813,10 @@ static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 	}
 	o = rfs_vm_command(ni.vm, buf, size, trusted(fs, req));
 	node_info_put(&ni);
-	/* the command changed what disks read: their tables are probed again */
-	if (__atomic_exchange_n(&fs->reprobe, false, __ATOMIC_RELAXED))
+	/* the command changed what disks read: their tables are probed again
+	 * before the writer learns it is done (another VM's command may have
+	 * taken the flag: its sync, which this one waits for, covers ours) */
+	if (__atomic_exchange_n(&fs->reprobe, false, __ATOMIC_RELAXED) || o.code == RFS_OK)
 		sync_tree(fs);
 	if (o.err)
 		fuse_reply_err(req, o.err);

@@ -239,4 +239,9 @@ check "-s: revert mbr-vhd" ctl mbr-vhd revert "$M"
 
 rfs_umount "$M"
 check_eq "the replica folder never changed" "$replica_before" "$(replica_sums "$R")"
+fault "MBR partition ending past the disk's end" "the disk is served, that partition has no \`-partN.img\`, one log line with its end and the disk's size"
+fault "MBR partitions overlapping each other" "the disk is served, neither overlapping partition is shown, one log line each naming the other"
+fault "GPT with both headers corrupt; GPT made for a bigger disk" "the disk is served, no partition file, one log line: protective MBR but no valid GPT"
+fault "partition table rewritten through the \`.img\` after failover" "partition files follow the new table once the writer closed; revert brings the replica's back"
+fault "write at / across a partition file's end" "\`ENOSPC\` at the end, short write across it; the next partition's bytes untouched"
 finish
