@@ -1232,7 +1232,7 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
 	}
 	pthread_mutex_unlock(&vm->open_lock);
 	pthread_mutex_unlock(&vm->cmd_lock);
-	reshaped(vm, shape);
+	reshaped(vm, shape || content); /* content: the front end probes the tables again */
 	return r;
 }
 

@@ -55,7 +55,9 @@ struct rfs_vm_hooks {
 	 * end drops the kernel's caches of it. Called with the VM's locks
 	 * held: must not call back into this VM. */
 	rfs_vm_changed_fn changed;
-	/* The list of disks changed (a refresh added, removed or moved one). */
+	/* The list of disks changed (a refresh added, removed or moved one),
+	 * or a refresh changed what a disk reads (its partition table may
+	 * have changed with it). */
 	void (*reshaped)(void *arg, struct rfs_vm *vm);
 	/* The last open file of a VM that has a change waiting closed. */
 	void (*idle)(void *arg, struct rfs_vm *vm);

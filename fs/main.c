@@ -37,7 +37,9 @@ static void usage(const char *prog)
 {
 	printf("usage: %s [options] REPLICA_DIR MOUNTPOINT\n\n"
 	       "Present the VHD/VHDX disks of Hyper-V replica VMs as raw .img files, with a\n"
-	       "copy-on-write failover layer driven by MOUNTPOINT/ctl/<vm>/control.\n\n"
+	       "copy-on-write failover layer driven by MOUNTPOINT/ctl/<vm>/control.\n"
+	       "Each partition of a disk with an MBR or GPT is a file too, with the\n"
+	       "disk's mode: MOUNTPOINT/vms/<vm>/<disk>-part<N>.img.\n\n"
 	       "replicafs options:\n",
 	       prog);
 	rfs_options_help(stdout);

@@ -8,6 +8,15 @@
  * is released. An open disk file keeps its disk in fi->fh, so reads and
  * writes never touch the tree.
  *
+ * Partition files (N_PART) are opened as their disk with a window: an
+ * open_disk with a base and a size; they count as open files of the disk.
+ * The bytes are the disk's, so when the last writer of a disk closes, the
+ * kernel's pages of every file of that disk are dropped (close-to-open, as
+ * NFS does) and the table is probed again (tree_sync). That is done by the
+ * "written" thread, not by the worker that got the RELEASE: dropping pages
+ * waits for pages under read, and with -s the only worker must stay free
+ * to answer those reads.
+ *
  * Handlers unpack the request, call one vm.h/disk.h function and reply
  * once. Permissions are decided by fs/perm.c (no default_permissions), so
  * that a refused control write can be recorded as 32769 Access Denied, and
@@ -69,6 +78,14 @@ struct rfs_fs {
 	pthread_mutex_t sync_lock;  /* one tree sync at a time, in store order */
 	pthread_mutex_t files_lock; /* guards files */
 	struct open_file files;     /* list head of the open files */
+	bool reprobe;               /* a disk's table was marked stale by a command (atomic) */
+	/* the disks whose last writer closed, for the written thread */
+	pthread_mutex_t written_lock; /* guards the fields below */
+	pthread_cond_t written_cond;
+	struct rfs_disk **written;  /* referenced */
+	size_t nwritten, written_cap;
+	bool written_started, written_stop;
+	pthread_t written_thread;
 };
 
 /* An open disk file (fi->fh). */
@@ -76,6 +93,9 @@ struct open_disk {
 	struct open_file of;        /* first */
 	struct rfs_vm *vm;          /* referenced */
 	struct rfs_disk *disk;      /* referenced */
+	bool write;                 /* opened for writing */
+	bool part;                  /* a partition file: the window below */
+	uint64_t base, size;        /* the partition's bytes in the disk */
 };
 
 /*
@@ -105,6 +125,8 @@ int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out)
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
 	pthread_mutex_init(&fs->files_lock, NULL);
 	pthread_mutex_init(&fs->sync_lock, NULL);
+	pthread_mutex_init(&fs->written_lock, NULL);
+	pthread_cond_init(&fs->written_cond, NULL);
 	fs->files.prev = fs->files.next = &fs->files;
 	*out = fs;
 	return 0;
@@ -143,14 +165,19 @@ static void file_free(struct rfs_fs *fs, struct open_file *of)
 	}
 }
 
+static void written_stop(struct rfs_fs *fs);
+
 void rfs_fs_free(struct rfs_fs *fs)
 {
 	if (!fs)
 		return;
+	written_stop(fs);
 	while (fs->files.next != &fs->files)
 		file_free(fs, fs->files.next);
 	pthread_mutex_destroy(&fs->files_lock);
 	pthread_mutex_destroy(&fs->sync_lock);
+	pthread_mutex_destroy(&fs->written_lock);
+	pthread_cond_destroy(&fs->written_cond);
 	tree_free(fs->tree);
 	free(fs);
 }
@@ -162,6 +189,8 @@ static struct fuse_session *session(struct rfs_fs *fs)
 
 void rfs_fs_set_session(struct rfs_fs *fs, struct fuse_session *se)
 {
+	if (!se)
+		written_stop(fs); /* unmounted: before the store closes */
 	__atomic_store_n(&fs->se, se, __ATOMIC_RELEASE);
 }
 
@@ -205,19 +234,114 @@ size_t rfs_fs_nodes(struct rfs_fs *fs)
 	return tree_count(fs->tree);
 }
 
+/* Drop the kernel's caches of every file of @disk (the disk and its
+ * partitions); @stale: its partition table is probed at the next sync. */
+static void disk_files_changed(struct rfs_fs *fs, struct rfs_disk *disk, bool content, bool stale)
+{
+	struct fuse_session *se = session(fs);
+	fuse_ino_t *inos;
+	size_t n;
+
+	if (tree_disk_files(fs->tree, disk, stale, &inos, &n) < 0)
+		return;
+	/* off < 0: attributes only; (0, 0): attributes and every cached page.
+	 * -ENOENT means the kernel never saw the inode: nothing to drop. */
+	for (size_t i = 0; se && i < n; i++)
+		fuse_lowlevel_notify_inval_inode(se, inos[i], content ? 0 : -1, 0);
+	free(inos);
+}
+
+/* --- the written thread: disks whose last writer closed ------------------- */
+
+static void *written_main(void *arg)
+{
+	struct rfs_fs *fs = arg;
+
+	pthread_mutex_lock(&fs->written_lock);
+	while (!fs->written_stop) {
+		struct rfs_disk **batch = fs->written;
+		size_t n = fs->nwritten;
+
+		if (!n) {
+			pthread_cond_wait(&fs->written_cond, &fs->written_lock);
+			continue;
+		}
+		fs->written = NULL;
+		fs->nwritten = fs->written_cap = 0;
+		pthread_mutex_unlock(&fs->written_lock);
+		for (size_t i = 0; i < n; i++)
+			disk_files_changed(fs, batch[i], true, true);
+		sync_tree(fs);
+		for (size_t i = 0; i < n; i++)
+			rfs_disk_put(batch[i]);
+		free(batch);
+		pthread_mutex_lock(&fs->written_lock);
+	}
+	pthread_mutex_unlock(&fs->written_lock);
+	return NULL;
+}
+
+/* Hand disk @d (a reference the queue takes over) to the written thread,
+ * started at the first use (after the daemon forked). */
+static void written_queue(struct rfs_fs *fs, struct rfs_disk *d)
+{
+	pthread_mutex_lock(&fs->written_lock);
+	if (!fs->written_stop && !fs->written_started) {
+		fs->written_started = pthread_create(&fs->written_thread, NULL, written_main, fs) == 0;
+		if (!fs->written_started)
+			rfs_log(LOG_ERR, "cannot start the thread that follows partition tables");
+	}
+	for (size_t i = 0; i < fs->nwritten && d; i++)
+		if (fs->written[i] == d) { /* already waiting */
+			rfs_disk_put(d);
+			d = NULL;
+		}
+	if (d && fs->written_started && fs->nwritten == fs->written_cap) {
+		size_t cap = fs->written_cap ? 2 * fs->written_cap : 4;
+		struct rfs_disk **grown = realloc(fs->written, cap * sizeof(*grown));
+
+		if (grown) {
+			fs->written = grown;
+			fs->written_cap = cap;
+		}
+	}
+	if (d && fs->written_started && fs->nwritten < fs->written_cap) {
+		fs->written[fs->nwritten++] = d;
+		d = NULL;
+		pthread_cond_signal(&fs->written_cond);
+	}
+	pthread_mutex_unlock(&fs->written_lock);
+	if (d) /* out of memory or stopped: the table is followed at the next sync */
+		rfs_disk_put(d);
+}
+
+static void written_stop(struct rfs_fs *fs)
+{
+	bool join;
+
+	pthread_mutex_lock(&fs->written_lock);
+	fs->written_stop = true;
+	join = fs->written_started;
+	fs->written_started = false;
+	pthread_cond_signal(&fs->written_cond);
+	pthread_mutex_unlock(&fs->written_lock);
+	if (join)
+		pthread_join(fs->written_thread, NULL);
+	for (size_t i = 0; i < fs->nwritten; i++)
+		rfs_disk_put(fs->written[i]);
+	free(fs->written);
+	fs->written = NULL;
+	fs->nwritten = fs->written_cap = 0;
+}
+
+/* Called with the VM's locks held: the tree is synced (tables probed) by
+ * write_control() once the command is done, or by the reshaped hook. */
 void rfs_fs_disk_changed(void *arg, struct rfs_vm *vm, struct rfs_disk *disk, bool content)
 {
 	struct rfs_fs *fs = arg;
-	struct fuse_session *se = session(fs);
-	fuse_ino_t ino;
 
-	if (!se)
-		return;
-	ino = tree_disk_ino(fs->tree, disk);
-	/* off < 0: attributes only; (0, 0): attributes and every cached page.
-	 * -ENOENT means the kernel never saw the inode: nothing to drop. */
-	if (ino)
-		fuse_lowlevel_notify_inval_inode(se, ino, content ? 0 : -1, 0);
+	disk_files_changed(fs, disk, content, true);
+	__atomic_store_n(&fs->reprobe, true, __ATOMIC_RELAXED);
 }
 
 static struct rfs_fs *req_fs(fuse_req_t req)
@@ -310,11 +434,19 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 		*timeout = DIR_ATTR_TIMEOUT;
 		break;
 	case N_DISK:
+	case N_PART:
 		r = rfs_disk_attr(ni->disk, &da);
 		if (r < 0)
 			return r;
 		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, rfs_vm_writable(ni->vm));
 		st->st_size = da.size;
+		if (ni->kind == N_PART) {
+			/* blocks: what the disk holds, at most the partition's size
+			 * (an upper bound: the layers are not walked per range) */
+			st->st_size = ni->part_size;
+			if (da.allocated > ni->part_size)
+				da.allocated = ni->part_size;
+		}
 		st->st_blocks = (da.allocated + 511) / 512;
 		st->st_mtim = st->st_atim = da.mtime;
 		st->st_ctim = da.ctime;
@@ -339,7 +471,7 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
  * (fs/perm.h): 0, -EACCES, -EROFS. */
 static int may(struct rfs_fs *fs, fuse_req_t req, const struct node_info *ni, int mask)
 {
-	bool writable = ni->kind == N_DISK && rfs_vm_writable(ni->vm);
+	bool writable = (ni->kind == N_DISK || ni->kind == N_PART) && rfs_vm_writable(ni->vm);
 
 	return perm_check(&fs->cfg, req, ni->kind, writable, mask);
 }
@@ -446,14 +578,14 @@ static int set_size(struct rfs_fs *fs, fuse_req_t req, const struct node_info *n
 
 	if (to_set & ~(FUSE_SET_ATTR_SIZE))
 		return -EPERM;
-	if (ni->kind != N_DISK && ni->kind != N_CONTROL)
+	if (ni->kind == N_CONTROL && attr->st_size == 0)
+		return may(fs, req, ni, W_OK);
+	if (ni->kind != N_DISK && ni->kind != N_PART)
 		return -EACCES;
 	r = may(fs, req, ni, W_OK);
 	if (r < 0)
 		return r;
-	if (ni->kind == N_CONTROL)
-		return attr->st_size == 0 ? 0 : -EACCES;
-	if ((uint64_t)attr->st_size != rfs_disk_size(ni->disk))
+	if ((uint64_t)attr->st_size != (ni->kind == N_PART ? ni->part_size : rfs_disk_size(ni->disk)))
 		return -EINVAL;
 	return 0;
 }
@@ -526,6 +658,10 @@ static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, st
 		return r;
 	}
 	od->of.kind = N_DISK;
+	od->write = write;
+	od->part = ni->kind == N_PART;
+	od->base = ni->part_start;
+	od->size = ni->part_size;
 	od->vm = ni->vm; /* the references move to the open file */
 	od->disk = ni->disk;
 	ni->vm = NULL;
@@ -579,7 +715,7 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r == 0) {
 		if (is_dir_kind(ni.kind))
 			r = -EISDIR;
-		else if (ni.kind == N_DISK)
+		else if (ni.kind == N_DISK || ni.kind == N_PART)
 			r = open_disk(fs, req, &ni, fi);
 		else
 			r = open_ctl(fs, req, &ni, fi);
@@ -593,16 +729,39 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
+/* @of is the last file open for writing on its disk: the disk, referenced
+ * (the caller drops it), else NULL. */
+static struct rfs_disk *last_writer(struct rfs_fs *fs, struct open_file *of)
+{
+	struct open_disk *od = (struct open_disk *)of;
+	bool other = false;
+
+	if (!of || of->kind != N_DISK || !od->write)
+		return NULL;
+	pthread_mutex_lock(&fs->files_lock);
+	for (struct open_file *f = fs->files.next; f != &fs->files && !other; f = f->next) {
+		const struct open_disk *o = (const struct open_disk *)f;
+
+		other = f != of && f->kind == N_DISK && o->write && o->disk == od->disk;
+	}
+	pthread_mutex_unlock(&fs->files_lock);
+	return other ? NULL : rfs_disk_get(od->disk);
+}
+
 /* The open file's own references go, whether or not its node left (the
  * kernel may even have forgotten the node already). */
 static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	struct rfs_fs *fs = req_fs(req);
+	struct rfs_disk *written = last_writer(fs, of);
 
 	/* the open file's own references go, whether or not its node left */
 	if (of)
-		file_free(req_fs(req), of);
+		file_free(fs, of);
 	fuse_reply_err(req, 0);
+	if (written) /* what the disk reads may have changed under its other files */
+		written_queue(fs, written);
 }
 
 /* One buffer per worker thread, RFS_MAX_IO bytes, freed when it exits. */
@@ -630,9 +789,16 @@ static void *io_buf(void)
 	return buf;
 }
 
-static void read_disk(fuse_req_t req, struct rfs_disk *disk, size_t size, off_t off)
+/* The bytes @od reads: the disk's, or its partition's window. */
+static uint64_t od_size(const struct open_disk *od)
 {
-	uint64_t disk_size = rfs_disk_size(disk);
+	return od->part ? od->size : rfs_disk_size(od->disk);
+}
+
+static void read_disk(fuse_req_t req, const struct open_disk *od, size_t size, off_t off)
+{
+	struct rfs_disk *disk = od->disk;
+	uint64_t disk_size = od_size(od);
 	void *buf;
 	int r;
 
@@ -649,7 +815,7 @@ static void read_disk(fuse_req_t req, struct rfs_disk *disk, size_t size, off_t 
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = rfs_disk_read(disk, buf, size, off);
+	r = rfs_disk_read(disk, buf, size, od->base + off);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -682,14 +848,15 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	if (!of)
 		fuse_reply_err(req, EBADF);
 	else if (of->kind == N_DISK)
-		read_disk(req, ((struct open_disk *)of)->disk, size, off);
+		read_disk(req, (struct open_disk *)of, size, off);
 	else
 		read_ctl(req, (struct ctl_snap *)of, size, off);
 }
 
-static void write_disk(fuse_req_t req, struct rfs_disk *disk, const char *buf, size_t size, off_t off)
+static void write_disk(fuse_req_t req, const struct open_disk *od, const char *buf, size_t size, off_t off)
 {
-	uint64_t disk_size = rfs_disk_size(disk);
+	struct rfs_disk *disk = od->disk;
+	uint64_t disk_size = od_size(od);
 	ssize_t r;
 
 	if (off < 0 || (uint64_t)off >= disk_size) {
@@ -701,7 +868,7 @@ static void write_disk(fuse_req_t req, struct rfs_disk *disk, const char *buf, s
 	}
 	if (size > disk_size - off)
 		size = disk_size - off; /* a short write at the end of the disk */
-	r = rfs_disk_write(disk, buf, size, off);
+	r = rfs_disk_write(disk, buf, size, od->base + off);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -722,6 +889,11 @@ static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 	o = rfs_vm_command(ni.vm, buf, size, may(fs, req, &ni, W_OK) == 0);
 	ctl_changed(fs, ni.vm);
 	node_info_put(&ni);
+	/* the command changed what disks read: their tables are probed again
+	 * before the writer learns it is done (another VM's command may have
+	 * taken the flag: its sync, which this one waits for, covers ours) */
+	if (__atomic_exchange_n(&fs->reprobe, false, __ATOMIC_RELAXED) || o.code == RFS_OK)
+		sync_tree(fs);
 	if (o.err)
 		fuse_reply_err(req, o.err);
 	else
@@ -734,7 +906,7 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
 	if (of && of->kind == N_DISK)
-		write_disk(req, ((struct open_disk *)of)->disk, buf, size, off);
+		write_disk(req, (struct open_disk *)of, buf, size, off);
 	else if (!of)
 		write_control(req, ino, buf, size); /* control files carry no fh */
 	else

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "log.h"
+#include "partitions.h"
+
 struct node {
 	fuse_ino_t ino;          /* immutable */
 	enum node_kind kind;     /* immutable */
@@ -27,7 +30,11 @@ struct node {
 	uint64_t nlookup;        /* the kernel's references (atomic under rdlock) */
 	bool attached;
 	struct rfs_vm *vm;       /* referenced, immutable; NULL for /, vms, ctl */
-	struct rfs_disk *disk;   /* referenced, immutable; N_DISK only */
+	struct rfs_disk *disk;   /* referenced, immutable; N_DISK and N_PART */
+	struct rfs_part part;    /* immutable; N_PART: where it is in its disk */
+	struct rfs_parts *parts; /* N_DISK: its table as last probed (sync only), or NULL */
+	uint64_t parts_sig;      /* N_DISK: rfs_parts_sig() of the last probe, 0 before */
+	bool parts_stale;        /* N_DISK: probe again at the next sync (atomic) */
 	struct node *hnext;      /* hash chain */
 };
 
@@ -127,6 +134,7 @@ static void node_free(struct tree *t, struct node *n)
 		rfs_disk_put(n->disk);
 	if (n->vm)
 		rfs_vm_put(n->vm);
+	rfs_parts_free(n->parts);
 	free(n->children);
 	free(n->name);
 	free(n);
@@ -267,6 +275,8 @@ static void fill_info(const struct node *n, struct node_info *out)
 	out->nchildren = (unsigned)n->nchildren;
 	out->vm = n->vm ? rfs_vm_get(n->vm) : NULL;
 	out->disk = n->disk ? rfs_disk_get(n->disk) : NULL;
+	out->part_start = n->part.start;
+	out->part_size = n->part.size;
 }
 
 int tree_get(struct tree *t, fuse_ino_t ino, struct node_info *out)
@@ -383,7 +393,7 @@ fuse_ino_t tree_disk_ino(struct tree *t, struct rfs_disk *d)
 	pthread_rwlock_rdlock(&t->lock);
 	dir = find_vm_dir(t->vms, rfs_disk_owner(d));
 	for (size_t i = 0; dir && i < dir->nchildren && !ino; i++)
-		if (dir->children[i]->disk == d)
+		if (dir->children[i]->kind == N_DISK && dir->children[i]->disk == d)
 			ino = dir->children[i]->ino;
 	pthread_rwlock_unlock(&t->lock);
 	return ino;
@@ -403,6 +413,43 @@ fuse_ino_t tree_ctl_ino(struct tree *t, struct rfs_vm *vm, enum node_kind kind)
 	return ino;
 }
 
+/* The node of disk @d in VM folder @dir (its partitions are N_PART). */
+static struct node *disk_node(const struct node *dir, const struct rfs_disk *d)
+{
+	for (size_t i = 0; dir && i < dir->nchildren; i++)
+		if (dir->children[i]->kind == N_DISK && dir->children[i]->disk == d)
+			return dir->children[i];
+	return NULL;
+}
+
+int tree_disk_files(struct tree *t, struct rfs_disk *d, bool stale, fuse_ino_t **inos, size_t *n)
+{
+	struct node *dir, *dn;
+	size_t k = 0;
+
+	*inos = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&t->lock);
+	dir = find_vm_dir(t->vms, rfs_disk_owner(d));
+	dn = disk_node(dir, d);
+	if (dn) {
+		*inos = calloc(dir->nchildren, sizeof(**inos));
+		if (!*inos) {
+			pthread_rwlock_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		if (stale)
+			__atomic_store_n(&dn->parts_stale, true, __ATOMIC_RELAXED);
+		(*inos)[k++] = dn->ino;
+		for (size_t i = 0; i < dir->nchildren; i++)
+			if (dir->children[i]->kind == N_PART && dir->children[i]->disk == d)
+				(*inos)[k++] = dir->children[i]->ino;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	*n = k;
+	return 0;
+}
+
 /* --- sync ------------------------------------------------------------------------------ */
 
 /* What the tree should hold for one VM. */
@@ -410,14 +457,21 @@ struct vm_view {
 	struct rfs_vm *vm;
 	struct rfs_disk **disks;
 	size_t ndisks;
+	struct rfs_parts **parts; /* per disk: its table probed now, or NULL (unchanged) */
+	bool *probe_failed;       /* per disk: the probe failed (try again next sync) */
 };
 
 static void views_free(struct vm_view *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		for (size_t d = 0; d < v[i].ndisks; d++)
+		for (size_t d = 0; d < v[i].ndisks; d++) {
 			rfs_disk_put(v[i].disks[d]);
+			if (v[i].parts)
+				rfs_parts_free(v[i].parts[d]);
+		}
 		free(v[i].disks);
+		free(v[i].parts);
+		free(v[i].probe_failed);
 		rfs_vm_put(v[i].vm);
 	}
 	free(v);
@@ -499,6 +553,127 @@ static int sync_disks(struct tree *t, struct node *dir, const struct vm_view *v,
 	return 0;
 }
 
+/* The partition files of disk node @dn in VM folder @dir: as @dn->parts
+ * lists them (a name another file holds is left to it, with a log line when
+ * the table was probed anew: @fresh). */
+static int sync_parts(struct tree *t, struct node *dir, struct node *dn, bool fresh, struct tree_inval *inv,
+		      size_t *ninv)
+{
+	size_t np = dn->parts ? rfs_parts_count(dn->parts) : 0;
+	char name[NAME_MAX + 32];
+
+	for (size_t i = dir->nchildren; i-- > 0;) {
+		struct node *c = dir->children[i];
+		bool keep = false;
+
+		if (c->kind != N_PART || c->disk != dn->disk)
+			continue;
+		for (size_t k = 0; k < np && !keep; k++) {
+			const struct rfs_part *p = rfs_parts_at(dn->parts, k);
+
+			keep = p->number == c->part.number && p->start == c->part.start && p->size == c->part.size;
+		}
+		if (!keep)
+			detach(t, c, inv, ninv);
+	}
+	for (size_t k = 0; k < np; k++) {
+		const struct rfs_part *p = rfs_parts_at(dn->parts, k);
+		struct node *n;
+		bool found;
+		size_t at;
+		int r;
+
+		snprintf(name, sizeof(name), "%s-part%u.img", rfs_disk_name(dn->disk), p->number);
+		at = child_index(dir, name, &found);
+		if (found && dir->children[at]->kind == N_PART && dir->children[at]->disk == dn->disk)
+			continue; /* kept: the same partition */
+		if (found || strlen(name) > NAME_MAX) {
+			if (fresh)
+				rfs_log(LOG_WARNING, "%s: partition file %s not shown: %s", rfs_vm_name(dn->vm),
+					name, found ? "another file has that name" : "name too long");
+			continue;
+		}
+		n = node_new(t, N_PART, name, dn->vm, dn->disk);
+		if (!n)
+			return -ENOMEM;
+		n->part = *p;
+		r = attach(dir, n);
+		if (r < 0) {
+			node_free(t, n);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Take the tables probed for view @v into its disk nodes, and the partition
+ * files with them. */
+static int apply_parts(struct tree *t, struct node *dir, struct vm_view *v, struct tree_inval *inv,
+		       size_t *ninv)
+{
+	for (size_t d = 0; d < v->ndisks; d++) {
+		struct node *dn = disk_node(dir, v->disks[d]);
+		int r;
+
+		if (!dn)
+			continue;
+		if (v->probe_failed && v->probe_failed[d])
+			__atomic_store_n(&dn->parts_stale, true, __ATOMIC_RELAXED);
+		if (!v->parts || !v->parts[d])
+			continue;
+		rfs_parts_free(dn->parts);
+		dn->parts = v->parts[d];
+		v->parts[d] = NULL;
+		r = sync_parts(t, dir, dn, rfs_parts_sig(dn->parts) != dn->parts_sig, inv, ninv);
+		dn->parts_sig = rfs_parts_sig(dn->parts);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Probe the partition tables the tree needs: of each disk that has no node
+ * yet, or whose node was marked stale. The marks are taken under the lock
+ * as reader; the probes (disk reads) run with no tree lock held.
+ */
+static int probe_tables(struct tree *t, struct vm_view *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i].parts = calloc(v[i].ndisks ? v[i].ndisks : 1, sizeof(*v[i].parts));
+		v[i].probe_failed = calloc(v[i].ndisks ? v[i].ndisks : 1, sizeof(*v[i].probe_failed));
+		if (!v[i].parts || !v[i].probe_failed)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool *need = calloc(v[i].ndisks ? v[i].ndisks : 1, sizeof(*need));
+		uint64_t *prev = calloc(v[i].ndisks ? v[i].ndisks : 1, sizeof(*prev));
+		struct node *dir;
+
+		if (!need || !prev) {
+			free(need);
+			free(prev);
+			return -ENOMEM;
+		}
+		pthread_rwlock_rdlock(&t->lock);
+		dir = find_vm_dir(t->vms, v[i].vm);
+		for (size_t d = 0; d < v[i].ndisks; d++) {
+			struct node *dn = disk_node(dir, v[i].disks[d]);
+
+			need[d] = !dn || __atomic_exchange_n(&dn->parts_stale, false, __ATOMIC_RELAXED);
+			prev[d] = dn ? dn->parts_sig : 0;
+		}
+		pthread_rwlock_unlock(&t->lock);
+		for (size_t d = 0; d < v[i].ndisks; d++)
+			if (need[d] && rfs_parts_probe(v[i].disks[d], rfs_vm_name(v[i].vm), prev[d],
+						       &v[i].parts[d]) < 0)
+				v[i].probe_failed[d] = true;
+		free(need);
+		free(prev);
+	}
+	return 0;
+}
+
 static int add_ctl_dir(struct tree *t, struct rfs_vm *vm)
 {
 	static const struct { enum node_kind kind; const char *name; } files[] = {
@@ -536,7 +711,7 @@ static void drop_gone(struct tree *t, struct node *top, const struct vm_view *v,
 	}
 }
 
-static int sync_locked(struct tree *t, const struct vm_view *v, size_t n, struct tree_inval *inv,
+static int sync_locked(struct tree *t, struct vm_view *v, size_t n, struct tree_inval *inv,
 		       size_t *ninv)
 {
 	drop_gone(t, t->vms, v, n, inv, ninv);
@@ -552,6 +727,8 @@ static int sync_locked(struct tree *t, const struct vm_view *v, size_t n, struct
 			dir = find_vm_dir(t->vms, v[i].vm);
 		}
 		r = sync_disks(t, dir, &v[i], inv, ninv);
+		if (r == 0)
+			r = apply_parts(t, dir, &v[i], inv, ninv);
 		if (r == 0 && !find_vm_dir(t->ctl, v[i].vm))
 			r = add_ctl_dir(t, v[i].vm);
 		if (r < 0)
@@ -571,6 +748,11 @@ int tree_sync(struct tree *t, struct rfs_store *store, struct tree_inval **inv, 
 	r = take_views(store, &v, &n);
 	if (r < 0)
 		return r;
+	r = probe_tables(t, v, n);
+	if (r < 0) {
+		views_free(v, n);
+		return r;
+	}
 	pthread_rwlock_wrlock(&t->lock);
 	cap = t->count + 1; /* at most every node leaves */
 	*inv = calloc(cap, sizeof(**inv));

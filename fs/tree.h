@@ -2,7 +2,8 @@
 /*
  * fs/tree.h - the tree of SPEC §3 as FUSE inodes, following the store.
  *
- *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner,errors}
+ *   /  vms/<vm>/<disk>.img   vms/<vm>/<disk>-part<N>.img
+ *      ctl/<vm>/{control,status,state,owner,errors}
  *
  * Nodes carry the kernel's lookup count, as libfuse's passthrough_ll.c
  * does: LOOKUP adds one, FORGET takes them away. tree_sync() brings the
@@ -11,6 +12,12 @@
  * has forgotten it; the caller invalidates its entry in the kernel.
  * Inode numbers come from a 64-bit counter and are never reused within a
  * mount, so a stale inode can never reach another node's data.
+ *
+ * Partition files (ctl/partitions.h) follow each disk's table as last
+ * probed: tree_sync() probes the table of a disk that is new to the tree or
+ * was marked stale (tree_disk_files), outside the tree lock, and adds or
+ * detaches N_PART nodes like any other. tree_sync() calls are serialised
+ * by the caller (fs/ops.c sync_lock).
  *
  * Locking: one rwlock. Readers: lookup, getattr, readdir (lookup counts
  * are atomic under it); writer: sync and forget. No VM or disk function is
@@ -27,7 +34,8 @@
 
 #include "store.h"
 
-enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER, N_ERRORS };
+enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER, N_ERRORS,
+		 N_PART };
 
 /* What a handler needs of a node, copied out with references. */
 struct node_info {
@@ -36,7 +44,9 @@ struct node_info {
 	bool attached;           /* false: it left the tree (ENOENT) */
 	unsigned nchildren;
 	struct rfs_vm *vm;       /* referenced, or NULL */
-	struct rfs_disk *disk;   /* referenced, or NULL */
+	struct rfs_disk *disk;   /* referenced, or NULL (N_DISK, N_PART: the disk) */
+	uint64_t part_start;     /* N_PART: the partition's bytes in its disk */
+	uint64_t part_size;
 };
 void node_info_put(struct node_info *ni);
 
@@ -69,6 +79,11 @@ size_t tree_count(struct tree *t);
 fuse_ino_t tree_disk_ino(struct tree *t, struct rfs_disk *d);
 /* The inode of the ctl file of @kind of @vm, or 0 if it has none. */
 fuse_ino_t tree_ctl_ino(struct tree *t, struct rfs_vm *vm, enum node_kind kind);
+
+/* The inodes of disk @d's files (the disk, then its partitions) in *@inos
+ * (free() it), *@n of them; @stale: probe its partition table again at the
+ * next tree_sync(). 0 or -ENOMEM. Takes the lock as reader only. */
+int tree_disk_files(struct tree *t, struct rfs_disk *d, bool stale, fuse_ino_t **inos, size_t *n);
 
 /* Bring the tree in line with @store. The entries to invalidate are
  * returned in *@inv (free with tree_inval_free); 0 or -ENOMEM. */

@@ -7,6 +7,7 @@
 out=$("$REPLICAFS" --help); check "--help exits 0" true
 check "--help shows usage" grep -q "usage: .*REPLICA_DIR MOUNTPOINT" <<<"$out"
 check "--help lists FUSE options" grep -q -- "-o clone_fd" <<<"$out"
+check "--help names the partition files" grep -qF "vms/<vm>/<disk>-part<N>.img" <<<"$out"
 check "--help ends with libfuse's option help" bash -c "sed -n '/^FUSE options:/,\$p' | grep -q -- '-o allow_other'" <<<"$out"
 # Each option once: ours in both spellings (fs/options.c), -h/-V only in
 # libfuse's list (they were in both).

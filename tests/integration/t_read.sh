@@ -14,6 +14,7 @@ R=$T/replica M=$T/mnt
 MKVHD=$TOP/tests/mkvhd.py
 declare -A WANT SIZE RAWF   # key "vm/disk.img": sha256, virtual size, raw file
 VMS=()
+PARTS=()                    # "vm/disk-partN.img": partition files (the NTFS fixtures' MBR)
 
 # expect VM IMG SHA SIZE [RAW]
 expect() {
@@ -67,6 +68,7 @@ df_vm() { # VM FIXTURE [CHILD]: one image, or a parent and its child
 	unpack_fixture "$2" "$R/$1"
 	[ -z "${3:-}" ] || unpack_fixture "$3" "$R/$1"
 	local tip=${3:-$2}
+	[[ $2 != ntfs-* ]] || PARTS+=("$1/${2%.*}-part1.img")
 	expect "$1" "${2%.*}.img" "$(manifest_sha "$tip")" \
 		"$(awk -F'\t' -v f="dfvfs/$tip.xz" '$1 == f {print $2}' "$RFS_TESTDATA/MANIFEST.tsv")"
 }
@@ -80,6 +82,7 @@ df_vm df-image image.vhd
 # Both parents alone in one VM: shown on their own, names collide.
 unpack_fixture ntfs-parent.vhd "$R/df-parents"; unpack_fixture ntfs-parent.vhdx "$R/df-parents"
 expect df-parents ntfs-parent.vhd.img "$(manifest_sha ntfs-parent.vhd)" 4194304
+PARTS+=(df-parents/ntfs-parent.vhd-part1.img df-parents/ntfs-parent.vhdx-part1.img)
 expect df-parents ntfs-parent.vhdx.img "$(manifest_sha ntfs-parent.vhdx)" 4194304
 for k in "${!WANT[@]}"; do
 	[[ ${WANT[$k]} =~ ^[0-9a-f]{64}$ && ${SIZE[$k]} =~ ^[0-9]+$ ]] || fail "$k: no expected sum/size (MANIFEST.tsv?)"
@@ -144,8 +147,8 @@ for vm in q-vhd-fixed q-vhd-dynamic q-vhdx-dynamic q-vhdx-fixed q-sparse; do
 done
 
 # --- chains shown once, under the base's stem; parents not on their own ------
-check_eq "df-vhd-chain shows only the chain, as ntfs-parent.img" "ntfs-parent.img" "$(ls "$M/vms/df-vhd-chain" | tr '\n' ' ' | sed 's/ $//')"
-check_eq "df-vhdx-chain shows only the chain, as ntfs-parent.img" "ntfs-parent.img" "$(ls "$M/vms/df-vhdx-chain" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "df-vhd-chain shows only the chain, as ntfs-parent.img (and its partition)" "ntfs-parent-part1.img ntfs-parent.img" "$(ls "$M/vms/df-vhd-chain" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "df-vhdx-chain shows only the chain, as ntfs-parent.img (and its partition)" "ntfs-parent-part1.img ntfs-parent.img" "$(ls "$M/vms/df-vhdx-chain" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "bug-2 (three files) shows one disk" "data.img" "$(ls "$M/vms/bug-2" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "no ntfs-differential.img (ENOENT)" ENOENT "$(errno_of stat "$M/vms/df-vhdx-chain/ntfs-differential.img")"
 check_eq "no data_rp1.img (ENOENT)" ENOENT "$(errno_of stat "$M/vms/bug-2/data_rp1.img")"
@@ -170,7 +173,7 @@ check_eq "ls vms/" "${want_vms[*]}" "$(cd "$M/vms" && LC_ALL=C ls | tr '\n' ' ' 
 check_eq "ls ctl/" "${want_vms[*]}" "$(cd "$M/ctl" && LC_ALL=C ls | tr '\n' ' ' | sed 's/ $//')"
 check_eq "ls of the mount" "ctl vms" "$(cd "$M" && LC_ALL=C ls | tr '\n' ' ' | sed 's/ $//')"
 want_dirs=$( { echo .; echo ./vms; echo ./ctl; for v in "${VMS[@]}"; do echo "./vms/$v"; echo "./ctl/$v"; done; } | LC_ALL=C sort)
-want_files=$( { for k in "${!WANT[@]}"; do echo "./vms/$k"; done
+want_files=$( { for k in "${!WANT[@]}" "${PARTS[@]}"; do echo "./vms/$k"; done
 	for v in "${VMS[@]}"; do printf './ctl/%s/%s\n' "$v" control "$v" errors "$v" owner "$v" state "$v" status; done; } | LC_ALL=C sort)
 check_eq "find -type d (d_type)" "$want_dirs" "$(cd "$M" && find . -type d | LC_ALL=C sort)"
 check_eq "find -type f (d_type)" "$want_files" "$(cd "$M" && find . -type f | LC_ALL=C sort)"
@@ -318,7 +321,7 @@ hvpid=$(rfs_pid "$T/mnt2")
 check_eq "Hyper-V layout: one VM per GUID folder" "$G2 $G1" "$(cd "$T/mnt2/vms" && LC_ALL=C ls | tr '\n' ' ' | sed 's/ $//')"
 check_eq "Hyper-V layout: ctl/ too" "$G2 $G1" "$(cd "$T/mnt2/ctl" && LC_ALL=C ls | tr '\n' ' ' | sed 's/ $//')"
 check_eq "Hyper-V layout: Disk0.img reads exactly" "${WANT[q-vhdx-dynamic/sys.img]}" "$(sha "$T/mnt2/vms/$G1/Disk0.img")"
-check_eq "Hyper-V layout: the chain is ntfs-parent.img" "ntfs-parent.img" "$(ls "$T/mnt2/vms/$G2" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "Hyper-V layout: the chain is ntfs-parent.img (and its partition)" "ntfs-parent-part1.img ntfs-parent.img" "$(ls "$T/mnt2/vms/$G2" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "Hyper-V layout: the chain reads exactly" "$(manifest_sha ntfs-differential.vhdx)" "$(sha "$T/mnt2/vms/$G2/ntfs-parent.img")"
 check_eq "Hyper-V layout: state 3" "3 Replicating" "$(cat "$T/mnt2/ctl/$G1/state")"
 rfs_umount "$T/mnt2"
