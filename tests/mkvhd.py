@@ -703,8 +703,8 @@ def make_vhd_fixed(path, content, seed):
     footer = bytearray(SECTOR)
     footer[0:8] = b'conectix'
     struct.pack_into('>IIQI4sI4sQQ', footer, 8, 2, 0x00010000, 0xFFFFFFFFFFFFFFFF,
-                     int(time.time()) - VHD_EPOCH, b'rfs ', 0x00010000, b'Wi2k', size, size)
-    footer[56:60] = chs(size)
+                     int(time.time()) - VHD_EPOCH, b'win ', 0x00010000, b'Wi2k', size, size)
+    footer[56:60] = chs(size)  # 'win ': qemu takes the size, not the geometry
     struct.pack_into('>I', footer, 60, 2)
     footer[68:84] = uuid.UUID(int=rng.getrandbits(128)).bytes
     struct.pack_into('>I', footer, 64, vhd_checksum(footer))
