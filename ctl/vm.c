@@ -19,6 +19,7 @@
 #include "log.h"
 #include "overlay.h"
 #include "owner.h"
+#include "points.h"
 #include "savedstate.h"
 
 /* How long a command waits for another command of the same VM (32772). */
@@ -58,6 +59,8 @@ struct rfs_vm {
 	char **known;                /* every disk name of the description, broken
 				      * ones too: the overlays a revert removes */
 	unsigned nknown;
+	struct rfs_points *points;   /* the folder's recovery points (ctl/points.h),
+				      * replaced under cmd_lock and open_lock */
 };
 
 /* --- state folder and saved state ----------------------------------------- */
@@ -383,6 +386,45 @@ static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int di
 	return 0;
 }
 
+/* --- recovery points (SPEC §2, §9; ctl/points.h) ------------------------------ */
+
+static uint64_t disk_size_of(void *arg, const char *name)
+{
+	struct rfs_disk *d = find_disk(arg, name);
+
+	return d ? rfs_disk_size(d) : 0;
+}
+
+/* Follow @desc's points: a list that names other points or files replaces
+ * the old one (whose opened chains live on with their open files). Caller
+ * holds cmd_lock and open_lock, or is rfs_vm_open(). Returns true when the
+ * list changed (the tree must follow). */
+static bool update_points(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
+{
+	struct rfs_points *p;
+
+	if (rfs_points_build(desc, vm->be, vm->cfg.max_handles, disk_size_of, vm, &p) < 0)
+		return false; /* out of memory: the old list stays */
+	if (vm->points && rfs_points_same(vm->points, p)) {
+		rfs_points_put(p);
+		return false;
+	}
+	rfs_points_put(vm->points);
+	vm->points = p;
+	return true;
+}
+
+struct rfs_points *rfs_vm_points(struct rfs_vm *vm)
+{
+	struct rfs_points *p = NULL;
+
+	pthread_mutex_lock(&vm->open_lock);
+	if (vm->points && vm->owner && !vm->retired)
+		p = rfs_points_get(vm->points);
+	pthread_mutex_unlock(&vm->open_lock);
+	return p;
+}
+
 /*
  * Bring the VM in line with its state folder at open: load the saved state,
  * open the disks at their point, attach the overlays of a failed-over VM,
@@ -413,6 +455,8 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 	}
 	failed_over = !vm->facts.saved_unknown && vm->state != RFS_STATE_REPLICATING;
 	r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);
+	if (r == 0)
+		update_points(vm, desc);
 	if (r < 0 || dirfd < 0)
 		goto out;
 	vm->has_overlay = any_overlay_file(vm, dirfd);
@@ -525,6 +569,7 @@ void rfs_vm_put(struct rfs_vm *vm)
 		rfs_disk_put(vm->disks[d]);
 	free(vm->disks);
 	free_known(vm->known, vm->nknown);
+	rfs_points_put(vm->points);
 	rfs_saved_free(&vm->on_disk);
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd); /* another daemon may take the VM over now */
@@ -788,6 +833,7 @@ static void follow_folder(struct rfs_vm *vm)
 		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 		__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
 		vm->reshape |= shape;
+		vm->reshape |= update_points(vm, &desc);
 	}
 	rfs_vm_desc_free(&desc);
 }
@@ -846,15 +892,134 @@ static struct rfs_outcome do_commit(struct rfs_vm *vm, enum rfs_state next)
 	return outcome_of(RFS_OK);
 }
 
+/* Put disk @d on the chain of point @at of @p, unless it is there already.
+ * Caller holds open_lock; waits for open files to close (-EBUSY). */
+static int move_to_point(struct rfs_vm *vm, struct rfs_disk *d, struct rfs_points *p, size_t at)
+{
+	struct rfs_pdisk *pd = NULL;
+	char *const *want, *const *have;
+	size_t nwant, nhave;
+	char err[512];
+	uint64_t sig;
+	void *img;
+	int r;
+
+	for (size_t k = 0; k < rfs_points_ndisks(p) && !pd; k++)
+		if (strcmp(rfs_pdisk_name(rfs_points_disk(p, at, k)), rfs_disk_name(d)) == 0)
+			pd = rfs_points_disk(p, at, k);
+	if (!pd)
+		return -ENOENT; /* the folder no longer has this disk */
+	want = rfs_pdisk_chain(pd, &nwant);
+	have = rfs_disk_chain(d, &nhave);
+	if (nwant == nhave) {
+		size_t k = 0;
+
+		while (k < nwant && strcmp(want[k], have[k]) == 0)
+			k++;
+		if (k == nwant)
+			return 0;
+	}
+	if (!wait_unused(vm))
+		return -EBUSY;
+	r = vm->be->open((const char *const *)want, nwant, vm->cfg.max_handles, &img, err, sizeof(err));
+	if (r < 0) {
+		rfs_log(LOG_ERR, "%s: disk %s cannot be opened at the point: %s", vm->name,
+			rfs_disk_name(d), err);
+		return r;
+	}
+	if (rfs_discover_chain_sig(want, nwant, &sig) < 0)
+		sig = 0;
+	r = rfs_disk_swap(d, img, want, nwant, sig);
+	if (r < 0) {
+		vm->be->close(img);
+		return r;
+	}
+	__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED); /* revert goes to the newest */
+	if (vm->cfg.hooks.changed)
+		vm->cfg.hooks.changed(vm->cfg.hooks.arg, vm, d, true);
+	return 0;
+}
+
+/*
+ * failover POINT: the disks move to the chains cut at @point's level (no
+ * file may be open then: 32774 after the usual wait), then do_failover()
+ * records that point (the tips) with the overlays. Unknown point: 32773; a
+ * file of the point gone: 32779. On failure the disks go back to the
+ * newest point. Caller holds cmd_lock; @next as rfs_transition() said.
+ */
+static struct rfs_outcome do_failover_at(struct rfs_vm *vm, enum rfs_state next, const char *name)
+{
+	struct rfs_outcome o = outcome_of(RFS_OK);
+	struct rfs_points *p = rfs_vm_points(vm);
+	size_t at;
+	int r = 0;
+
+	if (!p || rfs_points_find(p, name, &at) < 0) {
+		rfs_points_put(p);
+		rfs_log(LOG_ERR, "%s: no recovery point named \"%s\"", vm->name, name);
+		return outcome_of(RFS_INVALID_PARAMETER);
+	}
+	pthread_mutex_lock(&vm->open_lock);
+	for (unsigned d = 0; d < vm->ndisks && r == 0; d++)
+		r = move_to_point(vm, vm->disks[d], p, at);
+	pthread_mutex_unlock(&vm->open_lock);
+	rfs_points_put(p);
+	if (r == 0)
+		o = do_failover(vm, next);
+	else
+		o = r == -EBUSY ? outcome_of(RFS_IN_USE) : outcome_of_errno(r);
+	if (o.code != RFS_OK) {
+		pthread_mutex_lock(&vm->open_lock);
+		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+		if (vm->nopen == 0)
+			follow_folder(vm); /* back to the newest point */
+		pthread_mutex_unlock(&vm->open_lock);
+	}
+	return o;
+}
+
+/* A command of SPEC §9 (rfs_parse_point_command), after the checks every
+ * command passes. Caller holds cmd_lock. */
+static struct rfs_outcome run_point_command(struct rfs_vm *vm, enum rfs_point_verb pverb, const char *point)
+{
+	enum rfs_state cur, next;
+	enum rfs_result code;
+	bool has_overlay, retired;
+
+	if (vm->facts.saved_unknown)
+		return outcome_of(RFS_STATUS_UNKNOWN);
+	pthread_mutex_lock(&vm->open_lock);
+	cur = rfs_state_shown(vm->state, &vm->facts);
+	has_overlay = vm->has_overlay;
+	retired = vm->retired;
+	pthread_mutex_unlock(&vm->open_lock);
+	if (retired)
+		return outcome_of(RFS_FILE_NOT_FOUND);
+	if (!__atomic_load_n(&vm->owner, __ATOMIC_RELAXED))
+		return outcome_of(RFS_IN_USE);
+	if (pverb != RFS_PVERB_FAILOVER_AT)
+		return outcome_of(RFS_NOT_SUPPORTED);
+	code = rfs_transition(cur, has_overlay, RFS_VERB_FAILOVER, &next);
+	if (code != RFS_OK)
+		return outcome_of(code);
+	rfs_log(LOG_INFO, "%s: failover to %s (state %d -> %d)", vm->name, point, cur, next);
+	return do_failover_at(vm, next, point);
+}
+
 static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
 	enum rfs_state cur, next;
 	enum rfs_result code;
 	enum rfs_verb verb;
+	enum rfs_point_verb pverb;
+	char point[RFS_CMD_MAX + 1];
 	bool has_overlay, retired;
 
 	if (!authorised)
 		return outcome_of(RFS_ACCESS_DENIED);
+	code = rfs_parse_point_command(buf, len, &pverb, point, sizeof(point));
+	if (code != RFS_OK || pverb != RFS_PVERB_NONE)
+		return code != RFS_OK ? outcome_of(code) : run_point_command(vm, pverb, point);
 	code = rfs_parse_command(buf, len, &verb);
 	if (code != RFS_OK)
 		return outcome_of(code);
@@ -999,6 +1164,7 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
 	if (pthread_mutex_trylock(&vm->cmd_lock) != 0)
 		return -EBUSY;
 	pthread_mutex_lock(&vm->open_lock);
+	shape = update_points(vm, desc); /* whatever the state (SPEC §9) */
 	if (vm->has_overlay || vm->facts.saved_unknown || vm->state != RFS_STATE_REPLICATING) {
 		/* failed over: stays on its point; revert follows the folder */
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);

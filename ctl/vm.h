@@ -118,6 +118,11 @@ bool rfs_vm_writable(struct rfs_vm *vm);
 int rfs_vm_disk_open(struct rfs_vm *vm, struct rfs_disk *d, bool write);
 void rfs_vm_disk_release(struct rfs_vm *vm, struct rfs_disk *d);
 
+/* The VM's recovery points (ctl/points.h), a reference the caller puts;
+ * NULL when it has none to show (not owned, retired). */
+struct rfs_points;
+struct rfs_points *rfs_vm_points(struct rfs_vm *vm);
+
 /* --- the living store (ctl/store.c) --------------------------------------- */
 
 /* The folder fingerprint the VM's disks were last brought in line with. */

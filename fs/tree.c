@@ -28,6 +28,8 @@ struct node {
 	bool attached;
 	struct rfs_vm *vm;       /* referenced, immutable; NULL for /, vms, ctl */
 	struct rfs_disk *disk;   /* referenced, immutable; N_DISK only */
+	struct rfs_pdisk *pdisk; /* referenced, immutable; N_PDISK only */
+	struct rfs_points *points; /* points/<vm>: the list its children show */
 	struct node *hnext;      /* hash chain */
 };
 
@@ -37,7 +39,7 @@ struct tree {
 	size_t nbuckets;         /* a power of two */
 	size_t count;            /* nodes alive */
 	fuse_ino_t next_ino;
-	struct node *root, *vms, *ctl;
+	struct node *root, *vms, *ctl, *points;
 };
 
 void node_info_put(struct node_info *ni)
@@ -46,8 +48,10 @@ void node_info_put(struct node_info *ni)
 		rfs_disk_put(ni->disk);
 	if (ni->vm)
 		rfs_vm_put(ni->vm);
+	rfs_pdisk_put(ni->pdisk);
 	ni->disk = NULL;
 	ni->vm = NULL;
+	ni->pdisk = NULL;
 }
 
 /* --- the hash table ---------------------------------------------------------- */
@@ -127,6 +131,8 @@ static void node_free(struct tree *t, struct node *n)
 		rfs_disk_put(n->disk);
 	if (n->vm)
 		rfs_vm_put(n->vm);
+	rfs_pdisk_put(n->pdisk);
+	rfs_points_put(n->points);
 	free(n->children);
 	free(n->name);
 	free(n);
@@ -233,7 +239,9 @@ int tree_new(struct tree **out)
 	t->root = node_new(t, N_DIR, "/", NULL, NULL);
 	t->vms = t->root ? node_new(t, N_DIR, "vms", NULL, NULL) : NULL;
 	t->ctl = t->vms ? node_new(t, N_DIR, "ctl", NULL, NULL) : NULL;
-	if (!t->ctl || attach(t->root, t->vms) < 0 || attach(t->root, t->ctl) < 0) {
+	t->points = t->ctl ? node_new(t, N_DIR, "points", NULL, NULL) : NULL;
+	if (!t->points || attach(t->root, t->vms) < 0 || attach(t->root, t->ctl) < 0 ||
+	    attach(t->root, t->points) < 0) {
 		tree_free(t);
 		return -ENOMEM;
 	}
@@ -267,6 +275,7 @@ static void fill_info(const struct node *n, struct node_info *out)
 	out->nchildren = (unsigned)n->nchildren;
 	out->vm = n->vm ? rfs_vm_get(n->vm) : NULL;
 	out->disk = n->disk ? rfs_disk_get(n->disk) : NULL;
+	out->pdisk = n->pdisk ? rfs_pdisk_get(n->pdisk) : NULL;
 }
 
 int tree_get(struct tree *t, fuse_ino_t ino, struct node_info *out)
@@ -396,6 +405,7 @@ struct vm_view {
 	struct rfs_vm *vm;
 	struct rfs_disk **disks;
 	size_t ndisks;
+	struct rfs_points *points; /* referenced, or NULL */
 };
 
 static void views_free(struct vm_view *v, size_t n)
@@ -404,6 +414,7 @@ static void views_free(struct vm_view *v, size_t n)
 		for (size_t d = 0; d < v[i].ndisks; d++)
 			rfs_disk_put(v[i].disks[d]);
 		free(v[i].disks);
+		rfs_points_put(v[i].points);
 		rfs_vm_put(v[i].vm);
 	}
 	free(v);
@@ -423,6 +434,7 @@ static int take_views(struct rfs_store *store, struct vm_view **out, size_t *n)
 	for (size_t i = 0; i < nvms; i++) {
 		if (v && rfs_vm_disks(vms[i], &v[i].disks, &v[i].ndisks) == 0) {
 			v[i].vm = vms[i];
+			v[i].points = rfs_vm_points(vms[i]);
 			continue;
 		}
 		r = -ENOMEM;
@@ -489,7 +501,7 @@ static int add_ctl_dir(struct tree *t, struct rfs_vm *vm)
 {
 	static const struct { enum node_kind kind; const char *name; } files[] = {
 		{ N_CONTROL, "control" }, { N_STATUS, "status" }, { N_STATE, "state" },
-		{ N_OWNER, "owner" },
+		{ N_OWNER, "owner" }, { N_POINTS, "points" },
 	};
 	struct node *dir = node_new(t, N_CTLDIR, rfs_vm_name(vm), vm, NULL);
 	int r;
@@ -521,11 +533,68 @@ static void drop_gone(struct tree *t, struct node *top, const struct vm_view *v,
 	}
 }
 
+/* One point's folder under points/<vm>/: a file per disk. */
+static int add_point_dir(struct tree *t, struct node *vmdir, const struct vm_view *v, const char *name,
+			 size_t i)
+{
+	char file[NAME_MAX + 8];
+	struct node *dir = node_new(t, N_DIR, name, v->vm, NULL);
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	r = attach(vmdir, dir);
+	if (r < 0) {
+		node_free(t, dir);
+		return r;
+	}
+	for (size_t d = 0; d < rfs_points_ndisks(v->points) && r == 0; d++) {
+		struct rfs_pdisk *pd = rfs_points_disk(v->points, i, d);
+		struct node *f;
+
+		snprintf(file, sizeof(file), "%s.img", rfs_pdisk_name(pd));
+		f = node_new(t, N_PDISK, file, v->vm, NULL);
+		if (!f)
+			return -ENOMEM;
+		f->pdisk = rfs_pdisk_get(pd);
+		r = attach(dir, f);
+		if (r < 0)
+			node_free(t, f);
+	}
+	return r;
+}
+
+/* points/<vm>/: rebuilt when the VM's list of points is another one. */
+static int sync_points(struct tree *t, const struct vm_view *v, struct tree_inval *inv, size_t *ninv)
+{
+	struct node *dir = find_vm_dir(t->points, v->vm);
+	int r = 0;
+
+	if (!dir) {
+		r = add_child(t, t->points, N_DIR, rfs_vm_name(v->vm), v->vm, NULL);
+		if (r < 0)
+			return r;
+		dir = find_vm_dir(t->points, v->vm);
+	}
+	if (dir->points == v->points)
+		return 0;
+	while (dir->nchildren)
+		detach(t, dir->children[dir->nchildren - 1], inv, ninv);
+	rfs_points_put(dir->points);
+	dir->points = v->points ? rfs_points_get(v->points) : NULL;
+	for (size_t i = 0; i < rfs_points_count(v->points) && r == 0; i++)
+		r = add_point_dir(t, dir, v, rfs_points_name_at(v->points, i), i);
+	if (r == 0 && rfs_points_count(v->points) > 0)
+		r = add_point_dir(t, dir, v, "latest", 0);
+	return r;
+}
+
 static int sync_locked(struct tree *t, const struct vm_view *v, size_t n, struct tree_inval *inv,
 		       size_t *ninv)
 {
 	drop_gone(t, t->vms, v, n, inv, ninv);
 	drop_gone(t, t->ctl, v, n, inv, ninv);
+	drop_gone(t, t->points, v, n, inv, ninv);
 	for (size_t i = 0; i < n; i++) {
 		struct node *dir = find_vm_dir(t->vms, v[i].vm);
 		int r;
@@ -539,6 +608,8 @@ static int sync_locked(struct tree *t, const struct vm_view *v, size_t n, struct
 		r = sync_disks(t, dir, &v[i], inv, ninv);
 		if (r == 0 && !find_vm_dir(t->ctl, v[i].vm))
 			r = add_ctl_dir(t, v[i].vm);
+		if (r == 0)
+			r = sync_points(t, &v[i], inv, ninv);
 		if (r < 0)
 			return r;
 	}

@@ -2,7 +2,8 @@
 /*
  * fs/tree.h - the tree of SPEC §3 as FUSE inodes, following the store.
  *
- *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner}
+ *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner,points}
+ *      points/<vm>/<point>/<disk>.img  (and points/<vm>/latest/)
  *
  * Nodes carry the kernel's lookup count, as libfuse's passthrough_ll.c
  * does: LOOKUP adds one, FORGET takes them away. tree_sync() brings the
@@ -25,9 +26,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "points.h"
 #include "store.h"
 
-enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER };
+enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER,
+		 N_POINTS /* ctl/<vm>/points */, N_PDISK /* a disk of a recovery point */ };
 
 /* What a handler needs of a node, copied out with references. */
 struct node_info {
@@ -37,6 +40,7 @@ struct node_info {
 	unsigned nchildren;
 	struct rfs_vm *vm;       /* referenced, or NULL */
 	struct rfs_disk *disk;   /* referenced, or NULL */
+	struct rfs_pdisk *pdisk; /* referenced, N_PDISK only */
 };
 void node_info_put(struct node_info *ni);
 
