@@ -420,6 +420,25 @@ static void views_free(struct vm_view *v, size_t n)
 	free(v);
 }
 
+/* The store's VMs and their test VMs (rfs_vm_test), in *vms (grown). */
+static int add_test_vms(struct rfs_vm ***vms, size_t *n)
+{
+	struct rfs_vm **all = realloc(*vms, (*n ? 2 * *n : 1) * sizeof(*all));
+	size_t k = *n;
+
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++) {
+		struct rfs_vm *t = rfs_vm_test(all[i]);
+
+		if (t)
+			all[k++] = t;
+	}
+	*vms = all;
+	*n = k;
+	return 0;
+}
+
 /* The store as the tree should show it, taken with no tree lock held. */
 static int take_views(struct rfs_store *store, struct vm_view **out, size_t *n)
 {
@@ -430,6 +449,12 @@ static int take_views(struct rfs_store *store, struct vm_view **out, size_t *n)
 
 	if (r < 0)
 		return r;
+	if (add_test_vms(&vms, &nvms) < 0) {
+		for (size_t i = 0; i < nvms; i++)
+			rfs_vm_put(vms[i]);
+		free(vms);
+		return -ENOMEM;
+	}
 	v = calloc(nvms ? nvms : 1, sizeof(*v));
 	for (size_t i = 0; i < nvms; i++) {
 		if (v && rfs_vm_disks(vms[i], &v[i].disks, &v[i].ndisks) == 0) {
@@ -570,6 +595,11 @@ static int sync_points(struct tree *t, const struct vm_view *v, struct tree_inva
 	struct node *dir = find_vm_dir(t->points, v->vm);
 	int r = 0;
 
+	if (!v->points) { /* none to show (a test VM, a VM another daemon owns) */
+		if (dir)
+			detach(t, dir, inv, ninv);
+		return 0;
+	}
 	if (!dir) {
 		r = add_child(t, t->points, N_DIR, rfs_vm_name(v->vm), v->vm, NULL);
 		if (r < 0)
