@@ -4,8 +4,11 @@
 # expected sha256 of every level; a VM whose chains differ in depth (vmm).
 # Every point of points/ reads exactly; ctl/<vm>/points lists them; failover
 # to an older point, write, remount, a new point arriving: still that point
-# plus the write; revert: the newest. Bad input: a clear code, nothing
-# changed. The replica's bytes never change.
+# plus the write; revert: the newest. A test VM over an older point while
+# the VM is failed over to the newest: each reads its own data; it survives
+# a remount; stop-test (32774 under a loop device) leaves the VM's overlay
+# untouched. Bad input: a clear code, nothing changed. The replica's bytes
+# never change.
 . "$(dirname "$0")/lib.sh"
 
 R=$T/replica M=$T/mnt MKVHD=$TOP/tests/mkvhd.py
@@ -144,6 +147,67 @@ check_eq "failover latest" "OK" "$(echo "failover latest" | ctl_raw vmv "$M")"
 check_eq "vmv reads its newest point" "$(want vmv sys-3.avhd)" "$(sha "$M/vms/vmv/sys.img")"
 check_eq "points/ of a failed-over VM still read exactly" "10/10" "$(points_read_exactly vmv vhd)"
 check_eq "revert vmv" "OK" "$(echo revert | ctl_raw vmv "$M")"
+
+# --- test failover: an older point while the VM itself is failed over ------
+TV="vmx - Test"
+check_eq "failover vmx (newest point)" "OK" "$(echo failover | ctl_raw vmx "$M")"
+dd if="$T/patch" of="$M/vms/vmx/data.img" bs=4096 seek=1 conv=notrunc,fsync status=none
+cp "$M/points/vmx/latest/data.img" "$T/vm-data.raw"
+dd if="$T/patch" of="$T/vm-data.raw" bs=4096 seek=1 conv=notrunc status=none
+vm_overlay=$(sha256sum "$R/.replicafs/vmx/"*.overlay)
+check_eq "test with an unknown point: 32773" "EINVAL" "$(echo "test 1999-01-01T00:00:00Z" | ctl_raw vmx "$M")"
+check_eq "test $P1 (TestReplicaSystem) while vmx is failed over" "OK" \
+	"$(echo "TestReplicaSystem $P1" | ctl_raw vmx "$M")"
+check_eq "vmx keeps its state and status 0" "5 Recovered|0 Completed with No Error" \
+	"$(cat "$M/ctl/vmx/state")|$(cat "$M/ctl/vmx/status")"
+check_eq "the test VM is under vms/ and ctl/" "data.img sys.img|control owner points state status" \
+	"$(ls "$M/vms/$TV" | tr '\n' ' ' | sed 's/ $//')|$(ls "$M/ctl/$TV" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the test VM is in state 5, its disks writable (0600)" "5 Recovered 600" \
+	"$(cat "$M/ctl/$TV/state") $(stat -c %a "$M/vms/$TV/sys.img")"
+check "it has its own state folder with its overlays" test -f "$R/.replicafs/$TV/sys.overlay"
+check_eq "the test VM reads point $P1" "$(want vmx sys-1.avhdx) $(want vmx data-1.avhdx)" \
+	"$(sha "$M/vms/$TV/sys.img") $(sha "$M/vms/$TV/data.img")"
+check_eq "a second test: 32775" "EPERM 32775 Invalid state for this operation" \
+	"$(echo test | ctl_raw vmx "$M") $(cat "$M/ctl/vmx/status")"
+check_eq "failover written to the test VM: 32775" "EPERM" "$(echo failover | ctl_raw "$TV" "$M")"
+head -c 12288 /dev/urandom >"$T/tpatch"
+cp "$M/points/vmx/$P1/data.img" "$T/test-data.raw"
+dd if="$T/tpatch" of="$T/test-data.raw" bs=4096 seek=1 conv=notrunc status=none
+dd if="$T/tpatch" of="$M/vms/$TV/data.img" bs=4096 seek=1 conv=notrunc,fsync status=none
+check_eq "the test VM reads its point plus its own write" "$(sha "$T/test-data.raw")" "$(sha "$M/vms/$TV/data.img")"
+check_eq "vmx reads its point plus its own write, not the test VM's" "$(sha "$T/vm-data.raw")" \
+	"$(sha "$M/vms/vmx/data.img")"
+
+rfs_umount "$M"
+rfs_mount "$R" "$M"
+check_eq "after remount: the test VM is back, state 5, with its write" "5 Recovered $(sha "$T/test-data.raw")" \
+	"$(cat "$M/ctl/$TV/state") $(sha "$M/vms/$TV/data.img")"
+check_eq "after remount: vmx still its own" "5 Recovered $(sha "$T/vm-data.raw")" \
+	"$(cat "$M/ctl/vmx/state") $(sha "$M/vms/vmx/data.img")"
+
+# vmx itself is reverted and failed over again while its test VM runs
+check_eq "vmx reverts while its test VM runs" "OK 3 Replicating" \
+	"$(echo revert | ctl_raw vmx "$M") $(cat "$M/ctl/vmx/state")"
+check_eq "... the test VM keeps its data" "$(sha "$T/test-data.raw")" "$(sha "$M/vms/$TV/data.img")"
+check_eq "vmx fails over again" "OK" "$(echo failover | ctl_raw vmx "$M")"
+dd if="$T/patch" of="$M/vms/vmx/data.img" bs=4096 seek=1 conv=notrunc,fsync status=none
+vm_overlay=$(sha256sum "$R/.replicafs/vmx/"*.overlay)
+
+# a loop device on a test disk: stop-test is 32774, nothing changes
+loop=$(losetup -f --show "$M/vms/$TV/sys.img")
+check_eq "stop-test while a loop device holds a test disk: 32774" "EBUSY 32774 System is in use" \
+	"$(echo stop-test | ctl_raw vmx "$M") $(cat "$M/ctl/vmx/status")"
+check_eq "... the test VM is still there with its data" "$(sha "$T/test-data.raw")" "$(sha "$M/vms/$TV/data.img")"
+losetup -d "$loop"
+check_eq "revert written to the test VM removes it" "OK" "$(echo revert | ctl_raw "$TV" "$M")"
+check "its folders leave the tree" wait_until 2 bash -c "! ls '$M/vms' '$M/ctl' | grep -q Test"
+check "its state folder is gone" test ! -e "$R/.replicafs/$TV"
+check_eq "vmx's overlay is untouched" "$vm_overlay" "$(sha256sum "$R/.replicafs/vmx/"*.overlay)"
+check_eq "vmx still reads its write" "$(sha "$T/vm-data.raw")" "$(sha "$M/vms/vmx/data.img")"
+check_eq "stop-test without a test VM: 32775" "EPERM" "$(echo DestroySystem | ctl_raw vmx "$M")"
+check_eq "test latest from state 5, then stop-test" "OK OK" \
+	"$(echo test | ctl_raw vmx "$M") $(echo stop-test | ctl_raw vmx "$M")"
+check_eq "revert vmx" "OK" "$(echo revert | ctl_raw vmx "$M")"
 
 check_eq "the replica's bytes never changed" "$replica_before" "$(replica_sums "$R")"
 rfs_umount "$M"
