@@ -1184,6 +1184,8 @@ static struct rfs_outcome do_test(struct rfs_vm *vm, enum rfs_state cur, const c
 
 	if (cur == RFS_STATE_CRITICAL)
 		return outcome_of(RFS_NOT_AVAILABLE);
+	if (cur == RFS_STATE_FAILOVER_IN_PROGRESS)
+		return outcome_of(RFS_IN_USE); /* a job runs */
 	if ((cur != RFS_STATE_REPLICATING && cur != RFS_STATE_RECOVERED) || vm->test)
 		return outcome_of(RFS_INVALID_STATE);
 	if (test_name(vm, name, sizeof(name)) < 0)
@@ -1333,21 +1335,21 @@ static void reshaped(struct rfs_vm *vm, bool shape)
 }
 
 /* revert written to a test VM: its VM's stop-test (SPEC §9). */
-static bool is_test_revert(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
+static bool is_test_revert(const char *buf, size_t len, bool authorised)
 {
 	enum rfs_verb verb;
 
-	return authorised && __atomic_load_n(&vm->test_of, __ATOMIC_RELAXED) &&
-	       rfs_parse_command(buf, len, &verb) == RFS_OK && verb == RFS_VERB_REVERT;
+	return authorised && rfs_parse_command(buf, len, &verb) == RFS_OK && verb == RFS_VERB_REVERT;
 }
 
 struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
+	struct rfs_vm *of = __atomic_load_n(&vm->test_of, __ATOMIC_RELAXED);
 	struct rfs_outcome o;
 	bool shape;
 
-	if (is_test_revert(vm, buf, len, authorised))
-		return rfs_vm_command(vm->test_of, "stop-test", 9, true);
+	if (of && is_test_revert(buf, len, authorised))
+		return rfs_vm_command(of, "stop-test", 9, true);
 	if (lock_commands(vm) != 0) {
 		/* Another command holds the VM: shown, not stored (that is its job). */
 		show_status(vm, RFS_TIMEOUT);
