@@ -970,8 +970,7 @@ static struct rfs_outcome do_failover_at(struct rfs_vm *vm, enum rfs_state next,
 
 	if (!p || rfs_points_find(p, name, &at) < 0) {
 		rfs_points_put(p);
-		rfs_log(LOG_ERR, "%s: no recovery point named \"%s\"", vm->name, name);
-		return outcome_of(RFS_INVALID_PARAMETER);
+		return outcome_of(RFS_FILE_NOT_FOUND); /* it left since run_point_command() */
 	}
 	pthread_mutex_lock(&vm->open_lock);
 	for (unsigned d = 0; d < vm->ndisks && r == 0; d++)
@@ -1248,6 +1247,19 @@ static struct rfs_outcome do_stop_test(struct rfs_vm *vm)
 	return outcome_of(RFS_OK);
 }
 
+/* Does the VM have a recovery point @name (or "latest")? Logs when not. */
+static bool point_known(struct rfs_vm *vm, const char *name)
+{
+	struct rfs_points *p = rfs_vm_points(vm);
+	size_t at;
+	bool known = p && rfs_points_find(p, name, &at) == 0;
+
+	rfs_points_put(p);
+	if (!known)
+		rfs_log(LOG_ERR, "%s: no recovery point named \"%s\"", vm->name, name);
+	return known;
+}
+
 /* A command of SPEC §9 (rfs_parse_point_command), after the checks every
  * command passes. Caller holds cmd_lock. */
 static struct rfs_outcome run_point_command(struct rfs_vm *vm, enum rfs_point_verb pverb, const char *point)
@@ -1269,6 +1281,8 @@ static struct rfs_outcome run_point_command(struct rfs_vm *vm, enum rfs_point_ve
 		return outcome_of(RFS_IN_USE);
 	if (vm->test_of)
 		return outcome_of(RFS_INVALID_STATE); /* a test VM has no test VM */
+	if (*point && !point_known(vm, point))
+		return outcome_of(RFS_INVALID_PARAMETER); /* parameters are checked first */
 	if (pverb == RFS_PVERB_TEST)
 		return do_test(vm, cur, *point ? point : "latest");
 	if (pverb == RFS_PVERB_STOP_TEST)
