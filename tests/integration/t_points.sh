@@ -211,4 +211,10 @@ check_eq "revert vmx" "OK" "$(echo revert | ctl_raw vmx "$M")"
 
 check_eq "the replica's bytes never changed" "$replica_before" "$(replica_sums "$R")"
 rfs_umount "$M"
+
+# What this test proved, for docs/FAULTS.md (recorded only if every check passed).
+fault "\`failover POINT\` with an unknown point, a name with \`/\` or \`..\`, or two points" "write fails \`EINVAL\`, status \`32773 Invalid parameter\`, state 3, no overlay made"
+fault "\`test\` while a test VM exists, \`stop-test\` without one" "write fails \`EPERM\`, status \`32775\`; nothing changes"
+fault "\`stop-test\` while a loop device holds a test VM's disk" "write fails \`EBUSY\`, status \`32774\`; the test VM and its data stay; works after \`losetup -d\`"
+fault "a new recovery point arrives while a VM is failed over to an older one" "listed under \`points/\` within 5 s; the VM stays on its point, across remounts, until \`revert\`"
 finish
