@@ -1210,21 +1210,24 @@ static struct rfs_outcome do_test(struct rfs_vm *vm, enum rfs_state cur, const c
 	return outcome_of(RFS_OK);
 }
 
-/* stop-test: the test VM leaves (its files must be closed: 32774), then
- * its state folder goes. Caller holds cmd_lock. */
-static struct rfs_outcome do_stop_test(struct rfs_vm *vm)
+/*
+ * The test VM stops being served: its disks retired (I/O fails from now
+ * on), its overlays closed, its owner lock given back, and the VM lets go
+ * of it. @remove (stop-test): only once its files are closed (false when
+ * they stay open), and its state folder goes too; otherwise (fence) at
+ * once, the folder kept. Caller holds the VM's cmd_lock.
+ */
+static bool end_test(struct rfs_vm *vm, bool remove)
 {
 	struct rfs_vm *t = vm->test;
 	char name[NAME_MAX + 16];
 
-	if (!t)
-		return outcome_of(RFS_INVALID_STATE);
 	pthread_mutex_lock(&t->cmd_lock);
 	pthread_mutex_lock(&t->open_lock);
-	if (!wait_unused(t)) {
+	if (remove && !wait_unused(t)) {
 		pthread_mutex_unlock(&t->open_lock);
 		pthread_mutex_unlock(&t->cmd_lock);
-		return outcome_of(RFS_IN_USE);
+		return false;
 	}
 	t->retired = true;
 	detach_overlays(t);
@@ -1233,7 +1236,8 @@ static struct rfs_outcome do_stop_test(struct rfs_vm *vm)
 	__atomic_store_n(&t->owner, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&t->open_lock);
 	snprintf(name, sizeof(name), "%s", t->name);
-	remove_state_folder(vm->cfg.state_root_fd, name);
+	if (remove)
+		remove_state_folder(vm->cfg.state_root_fd, name);
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	t->lock_fd = -1;
@@ -1242,7 +1246,18 @@ static struct rfs_outcome do_stop_test(struct rfs_vm *vm)
 	vm->test = NULL;
 	pthread_mutex_unlock(&vm->open_lock);
 	rfs_vm_put(t);
-	rfs_log(LOG_INFO, "%s: removed", name);
+	rfs_log(LOG_INFO, "%s: %s", name, remove ? "removed" : "no longer served here");
+	return true;
+}
+
+/* stop-test: the test VM leaves (its files must be closed: 32774), then
+ * its state folder goes. Caller holds cmd_lock. */
+static struct rfs_outcome do_stop_test(struct rfs_vm *vm)
+{
+	if (!vm->test)
+		return outcome_of(RFS_INVALID_STATE);
+	if (!end_test(vm, true))
+		return outcome_of(RFS_IN_USE);
 	vm->reshape = true;
 	return outcome_of(RFS_OK);
 }
@@ -1594,6 +1609,8 @@ static void fence(struct rfs_vm *vm, int why)
 {
 	rfs_log(LOG_ERR, "%s: its owner lock is no longer ours (%s): the VM is no longer served here",
 		vm->name, why == -ESTALE ? "the owner file was replaced" : strerror(-why));
+	if (vm->test)
+		end_test(vm, false); /* its test VM goes with it (its owner takes both) */
 	pthread_mutex_lock(&vm->open_lock);
 	__atomic_store_n(&vm->owner, false, __ATOMIC_RELAXED);
 	detach_overlays(vm);

@@ -691,12 +691,21 @@ static void read_ctl(fuse_req_t req, struct ctl_snap *snap, size_t size, off_t o
 		fuse_reply_buf(req, text + off, (size_t)(len - off) < size ? (size_t)(len - off) : size);
 }
 
+/* Reply from a copy: once the kernel has the reply, a RELEASE may free
+ * @snap before fuse_reply_buf() returns (as in read_ctl()). */
 static void read_points(fuse_req_t req, struct points_snap *snap, size_t size, off_t off)
 {
-	if (off < 0 || (size_t)off >= snap->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, snap->text + off, snap->len - off < size ? snap->len - off : size);
+	size_t n = off < 0 || (size_t)off >= snap->len ? 0 : snap->len - off < size ? snap->len - off : size;
+	char *copy = n ? malloc(n) : NULL;
+
+	if (n && !copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n)
+		memcpy(copy, snap->text + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
