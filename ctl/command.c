@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "points.h"
+
 struct verb_word {
 	const char *word;
 	enum rfs_verb verb;
@@ -132,6 +134,59 @@ enum rfs_result rfs_parse_command(const char *buf, size_t len, enum rfs_verb *ve
 		return RFS_OK;
 	}
 	return RFS_NOT_SUPPORTED; /* also the empty command */
+}
+
+static const struct {
+	const char *word;
+	enum rfs_point_verb pverb;
+} point_words[] = {
+	{ "failover", RFS_PVERB_FAILOVER_AT },
+	{ "InitiateFailover", RFS_PVERB_FAILOVER_AT },
+	{ "test", RFS_PVERB_TEST },
+	{ "TestReplicaSystem", RFS_PVERB_TEST },
+	{ "stop-test", RFS_PVERB_STOP_TEST },
+	{ "DestroySystem", RFS_PVERB_STOP_TEST },
+};
+
+enum rfs_result rfs_parse_point_command(const char *buf, size_t len, enum rfs_point_verb *pverb,
+					char *point, size_t size)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t start = 0, end = len, word_end, arg, arg_end;
+
+	*pverb = RFS_PVERB_NONE;
+	if (size)
+		point[0] = '\0';
+	if (len > RFS_CMD_MAX || (len > 0 && !buf) || !is_text(s, len) || size <= len)
+		return RFS_OK; /* rfs_parse_command() gives the refusal */
+	while (start < end && is_space(s[start]))
+		start++;
+	while (end > start && is_space(s[end - 1]))
+		end--;
+	word_end = start;
+	while (word_end < end && !is_space(s[word_end]))
+		word_end++;
+	arg = word_end;
+	while (arg < end && is_space(s[arg]))
+		arg++;
+	arg_end = arg;
+	while (arg_end < end && !is_space(s[arg_end]))
+		arg_end++;
+	for (size_t i = 0; i < sizeof(point_words) / sizeof(point_words[0]); i++) {
+		if (!word_equals(s + start, word_end - start, point_words[i].word))
+			continue;
+		if (point_words[i].pverb == RFS_PVERB_FAILOVER_AT && arg == end)
+			return RFS_OK; /* plain failover: rfs_parse_command() */
+		if (arg_end != end || (point_words[i].pverb == RFS_PVERB_STOP_TEST && arg != end))
+			return RFS_INVALID_PARAMETER;
+		memcpy(point, s + arg, end - arg);
+		point[end - arg] = '\0';
+		if (arg != end && !rfs_point_name_valid(point))
+			return RFS_INVALID_PARAMETER;
+		*pverb = point_words[i].pverb;
+		return RFS_OK;
+	}
+	return RFS_OK;
 }
 
 const char *rfs_verb_name(enum rfs_verb verb)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +21,9 @@
 #include "log.h"
 #include "overlay.h"
 #include "owner.h"
+#include "points.h"
 #include "savedstate.h"
+#include "util.h"
 
 /* How long a command waits for another command of the same VM (32772). */
 #define CMD_LOCK_TIMEOUT_S 30
@@ -68,6 +71,12 @@ struct rfs_vm {
 	char *errors;                /* ctl/<vm>/errors: errs_disks + errs_overlays */
 	enum rfs_state noted_state;  /* the shown state at times[RFS_VM_STATE] */
 	struct timespec times[RFS_VM_NTEXTS]; /* when each ctl file last changed */
+	struct rfs_points *points;   /* the folder's recovery points (ctl/points.h),
+				      * replaced under cmd_lock and open_lock */
+	struct rfs_vm *test;         /* its test VM (SPEC §9), one reference, or NULL;
+				      * set under cmd_lock and open_lock */
+	struct rfs_vm *test_of;      /* a test VM: its VM (not counted: that VM
+				      * holds this one); immutable once set */
 };
 
 /* --- what the ctl files show, and when it changed -------------------------- */
@@ -505,6 +514,47 @@ static int build_disks(struct rfs_vm *vm, const struct rfs_vm_desc *desc, int di
 	return 0;
 }
 
+/* --- recovery points (SPEC §2, §9; ctl/points.h) ------------------------------ */
+
+static uint64_t disk_size_of(void *arg, const char *name)
+{
+	struct rfs_disk *d = find_disk(arg, name);
+
+	return d ? rfs_disk_size(d) : 0;
+}
+
+/* Follow @desc's points: a list that names other points or files replaces
+ * the old one (whose opened chains live on with their open files). Caller
+ * holds cmd_lock and open_lock, or is rfs_vm_open(). Returns true when the
+ * list changed (the tree must follow). */
+static bool update_points(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
+{
+	struct rfs_points *p;
+
+	if (rfs_points_build(desc, vm->be, vm->cfg.max_handles, disk_size_of, vm, &p) < 0)
+		return false; /* out of memory: the old list stays */
+	if (vm->points && rfs_points_same(vm->points, p)) {
+		rfs_points_put(p);
+		return false;
+	}
+	rfs_points_put(vm->points);
+	vm->points = p;
+	return true;
+}
+
+struct rfs_points *rfs_vm_points(struct rfs_vm *vm)
+{
+	struct rfs_points *p = NULL;
+
+	pthread_mutex_lock(&vm->open_lock);
+	if (vm->points && vm->owner && !vm->retired && !vm->test_of)
+		p = rfs_points_get(vm->points);
+	pthread_mutex_unlock(&vm->open_lock);
+	return p;
+}
+
+static void open_test_at_load(struct rfs_vm *vm);
+
 /*
  * Bring the VM in line with its state folder at open: load the saved state,
  * open the disks at their point, attach the overlays of a failed-over VM,
@@ -540,6 +590,10 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 	}
 	failed_over = !vm->facts.saved_unknown && vm->state != RFS_STATE_REPLICATING;
 	r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);
+	if (r == 0) {
+		update_points(vm, desc);
+		open_test_at_load(vm);
+	}
 	if (r < 0 || dirfd < 0)
 		goto out;
 	vm->has_overlay = any_overlay_file(vm, dirfd);
@@ -667,6 +721,11 @@ void rfs_vm_put(struct rfs_vm *vm)
 	free(vm->errs_overlays);
 	free(vm->errors);
 	pthread_mutex_destroy(&vm->shown_lock);
+	rfs_points_put(vm->points);
+	if (vm->test) {
+		__atomic_store_n(&vm->test->test_of, NULL, __ATOMIC_RELAXED);
+		rfs_vm_put(vm->test);
+	}
 	rfs_saved_free(&vm->on_disk);
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd); /* another daemon may take the VM over now */
@@ -954,6 +1013,7 @@ static void follow_folder(struct rfs_vm *vm)
 		__atomic_store_n(&vm->fp, fp, __ATOMIC_RELAXED);
 		__atomic_store_n(&vm->stale, false, __ATOMIC_RELAXED);
 		vm->reshape |= shape;
+		vm->reshape |= update_points(vm, &desc);
 	}
 	rfs_vm_desc_free(&desc);
 }
@@ -1017,18 +1077,428 @@ static struct rfs_outcome do_commit(struct rfs_vm *vm, enum rfs_state next)
 	return outcome_of(RFS_OK);
 }
 
+/* Put disk @d on the chain of point @at of @p, unless it is there already.
+ * Caller holds open_lock; waits for open files to close (-EBUSY). */
+static int move_to_point(struct rfs_vm *vm, struct rfs_disk *d, struct rfs_points *p, size_t at)
+{
+	struct rfs_pdisk *pd = NULL;
+	char *const *want, *const *have;
+	size_t nwant, nhave;
+	char err[512];
+	uint64_t sig;
+	void *img;
+	int r;
+
+	for (size_t k = 0; k < rfs_points_ndisks(p) && !pd; k++)
+		if (strcmp(rfs_pdisk_name(rfs_points_disk(p, at, k)), rfs_disk_name(d)) == 0)
+			pd = rfs_points_disk(p, at, k);
+	if (!pd)
+		return -ENOENT; /* the folder no longer has this disk */
+	want = rfs_pdisk_chain(pd, &nwant);
+	have = rfs_disk_chain(d, &nhave);
+	if (nwant == nhave) {
+		size_t k = 0;
+
+		while (k < nwant && strcmp(want[k], have[k]) == 0)
+			k++;
+		if (k == nwant)
+			return 0;
+	}
+	if (!wait_unused(vm))
+		return -EBUSY;
+	r = vm->be->open((const char *const *)want, nwant, vm->cfg.max_handles, &img, err, sizeof(err));
+	if (r < 0) {
+		rfs_log(LOG_ERR, "%s: disk %s cannot be opened at the point: %s", vm->name,
+			rfs_disk_name(d), err);
+		return r;
+	}
+	if (rfs_discover_chain_sig(want, nwant, &sig) < 0)
+		sig = 0;
+	r = rfs_disk_swap(d, img, want, nwant, sig);
+	if (r < 0) {
+		vm->be->close(img);
+		return r;
+	}
+	__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED); /* revert goes to the newest */
+	if (vm->cfg.hooks.changed)
+		vm->cfg.hooks.changed(vm->cfg.hooks.arg, vm, d, true);
+	return 0;
+}
+
+/*
+ * failover POINT: the disks move to the chains cut at @point's level (no
+ * file may be open then: 32774 after the usual wait), then do_failover()
+ * records that point (the tips) with the overlays. Unknown point: 32773; a
+ * file of the point gone: 32779. On failure the disks go back to the
+ * newest point. Caller holds cmd_lock; @next as rfs_transition() said.
+ */
+static struct rfs_outcome do_failover_at(struct rfs_vm *vm, enum rfs_state next, const char *name)
+{
+	struct rfs_outcome o = outcome_of(RFS_OK);
+	struct rfs_points *p = rfs_vm_points(vm);
+	size_t at;
+	int r = 0;
+
+	if (!p || rfs_points_find(p, name, &at) < 0) {
+		rfs_points_put(p);
+		return outcome_of(RFS_FILE_NOT_FOUND); /* it left since run_point_command() */
+	}
+	pthread_mutex_lock(&vm->open_lock);
+	for (unsigned d = 0; d < vm->ndisks && r == 0; d++)
+		r = move_to_point(vm, vm->disks[d], p, at);
+	pthread_mutex_unlock(&vm->open_lock);
+	rfs_points_put(p);
+	if (r == 0)
+		o = do_failover(vm, next);
+	else
+		o = r == -EBUSY ? outcome_of(RFS_IN_USE) : outcome_of_errno(r);
+	if (o.code != RFS_OK) {
+		pthread_mutex_lock(&vm->open_lock);
+		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
+		if (vm->nopen == 0)
+			follow_folder(vm); /* back to the newest point */
+		pthread_mutex_unlock(&vm->open_lock);
+	}
+	return o;
+}
+
+/* --- the test VM (SPEC §9) -----------------------------------------------------
+ * "<vm> - Test" is a VM of its own (struct rfs_vm, test_of set) over the
+ * same replica files, with its own state folder STATE/<vm> - Test/ holding
+ * its vm.state (state 5, the point as tips) and overlays: rfs_vm_open()
+ * loads it like any failed-over VM, at creation and at every mount (from
+ * load() of its VM). Its VM holds it (vm->test); the front end lists it
+ * through rfs_vm_test(). Crash ordering: create: the folder, every overlay
+ * (durable), then vm.state; remove: vm.state first, then the rest. A
+ * folder without vm.state is a leftover, removed at the next load.
+ * Lock order: the VM's cmd_lock -> the test VM's cmd_lock -> its open_lock.
+ */
+#define TEST_SUFFIX " - Test"
+
+static int test_name(const struct rfs_vm *vm, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s" TEST_SUFFIX, vm->name);
+
+	return n < 0 || (size_t)n >= size || (size_t)n > NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Remove every file of STATE/@name (ours only: vm.state, overlays, owner)
+ * and the folder. vm.state goes first and durably. */
+static void remove_state_folder(int root_fd, const char *name)
+{
+	int dirfd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *e;
+	DIR *dir;
+
+	if (dirfd < 0)
+		return;
+	if (unlinkat(dirfd, "vm.state", 0) == 0)
+		rfs_sync_dir(dirfd);
+	dir = fdopendir(dirfd);
+	if (!dir) {
+		close(dirfd);
+		return;
+	}
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd, e->d_name, 0);
+	closedir(dir);
+	if (unlinkat(root_fd, name, AT_REMOVEDIR) < 0)
+		rfs_log(LOG_WARNING, "%s: its state folder stays: %s", name, strerror(errno));
+}
+
+/* A description of @vm's folder as its newest point has it (every servable
+ * disk, whole chains), named @name. 0 or -ENOMEM. */
+static int desc_of_points(struct rfs_vm *vm, const char *name, struct rfs_vm_desc *out)
+{
+	size_t n = rfs_points_ndisks(vm->points);
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	snprintf(out->dir, sizeof(out->dir), "%s", vm->dir);
+	out->disks = calloc(n ? n : 1, sizeof(*out->disks));
+	if (!out->disks)
+		return -ENOMEM;
+	for (size_t d = 0; d < n; d++) {
+		struct rfs_pdisk *pd = rfs_points_disk(vm->points, 0, d);
+		struct rfs_disk_desc *dd = &out->disks[d];
+		size_t len;
+		char *const *chain = rfs_pdisk_chain(pd, &len);
+
+		out->ndisks = d + 1;
+		snprintf(dd->name, sizeof(dd->name), "%s", rfs_pdisk_name(pd));
+		dd->chain = calloc(len ? len : 1, sizeof(*dd->chain));
+		for (size_t k = 0; dd->chain && k < len; k++) {
+			dd->chain[k] = strdup(chain[k]);
+			if (!dd->chain[k])
+				break;
+			dd->chain_len = k + 1;
+		}
+		if (dd->chain_len != len) {
+			rfs_vm_desc_free(out);
+			return -ENOMEM;
+		}
+		rfs_discover_chain_sig(dd->chain, dd->chain_len, &dd->sig);
+	}
+	return 0;
+}
+
+/* Open the test VM whose state folder is there. Caller holds cmd_lock (or
+ * is rfs_vm_open()). 0 or -errno. */
+static int open_test(struct rfs_vm *vm, const char *name)
+{
+	struct rfs_vm_desc desc;
+	struct rfs_vm *t;
+	int r = desc_of_points(vm, name, &desc);
+
+	if (r < 0)
+		return r;
+	r = rfs_vm_open(&desc, 0, &vm->cfg, &t);
+	rfs_vm_desc_free(&desc);
+	if (r < 0)
+		return r;
+	t->test_of = vm;
+	pthread_mutex_lock(&vm->open_lock);
+	vm->test = t;
+	pthread_mutex_unlock(&vm->open_lock);
+	return 0;
+}
+
+/* At load: the test VM a mount left, or the leftover of an interrupted
+ * test or stop-test. */
+static void open_test_at_load(struct rfs_vm *vm)
+{
+	char name[NAME_MAX + 16];
+	int dirfd;
+	bool saved;
+
+	if (vm->test_of || vm->test || test_name(vm, name, sizeof(name)) < 0)
+		return;
+	dirfd = openat(vm->cfg.state_root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return;
+	saved = faccessat(dirfd, "vm.state", F_OK, 0) == 0;
+	close(dirfd);
+	if (!saved) {
+		rfs_log(LOG_INFO, "%s: removing the leftover of an interrupted test", name);
+		remove_state_folder(vm->cfg.state_root_fd, name);
+	} else if (open_test(vm, name) < 0) {
+		rfs_log(LOG_ERR, "%s: cannot be opened", name);
+	}
+}
+
+struct rfs_vm *rfs_vm_test(struct rfs_vm *vm)
+{
+	struct rfs_vm *t;
+
+	pthread_mutex_lock(&vm->open_lock);
+	t = vm->test && !vm->retired && vm->owner ? rfs_vm_get(vm->test) : NULL;
+	pthread_mutex_unlock(&vm->open_lock);
+	return t;
+}
+
+/* The state folder of a new test VM over point @at of @p: every overlay,
+ * then vm.state (state 5, the point). 0 or -errno (the folder removed). */
+static int make_test_folder(struct rfs_vm *vm, const char *name, struct rfs_points *p, size_t at)
+{
+	struct rfs_saved s;
+	int dirfd, r = 0;
+
+	remove_state_folder(vm->cfg.state_root_fd, name);
+	if (mkdirat(vm->cfg.state_root_fd, name, 0700) < 0)
+		return -errno;
+	dirfd = openat(vm->cfg.state_root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		r = -errno;
+		goto out_remove;
+	}
+	rfs_saved_init(&s);
+	s.state = RFS_STATE_RECOVERED;
+	s.has_status = true;
+	s.status = RFS_OK;
+	for (size_t d = 0; d < rfs_points_ndisks(p) && r == 0; d++) {
+		struct rfs_pdisk *pd = rfs_points_disk(p, at, d);
+		struct cow_overlay *ov;
+		struct cow_identity id;
+		struct rfs_disk *disk;
+		size_t n;
+
+		r = rfs_pdisk_open(pd, &disk); /* shared with points/ */
+		if (r < 0)
+			break;
+		rfs_disk_identity(disk, &id);
+		rfs_disk_put(disk);
+		r = cow_create(dirfd, id.disk, &id, &ov);
+		if (r == 0) {
+			cow_close(ov);
+			r = rfs_saved_set_tip(&s, id.disk, base_name(rfs_pdisk_chain(pd, &n)[0]), id.identifier);
+		}
+	}
+	if (r == 0)
+		r = rfs_saved_store(dirfd, &s);
+	rfs_saved_free(&s);
+	close(dirfd);
+out_remove:
+	if (r < 0)
+		remove_state_folder(vm->cfg.state_root_fd, name);
+	return r;
+}
+
+/* test [POINT]: from 3 or 5; one test VM per VM. Caller holds cmd_lock. */
+static struct rfs_outcome do_test(struct rfs_vm *vm, enum rfs_state cur, const char *point)
+{
+	char name[NAME_MAX + 16];
+	struct rfs_points *p;
+	size_t at;
+	int r;
+
+	if (cur == RFS_STATE_CRITICAL)
+		return outcome_of(RFS_NOT_AVAILABLE);
+	if (cur == RFS_STATE_FAILOVER_IN_PROGRESS)
+		return outcome_of(RFS_IN_USE); /* a job runs */
+	if ((cur != RFS_STATE_REPLICATING && cur != RFS_STATE_RECOVERED) || vm->test)
+		return outcome_of(RFS_INVALID_STATE);
+	if (test_name(vm, name, sizeof(name)) < 0)
+		return outcome_of(RFS_INVALID_PARAMETER);
+	p = rfs_vm_points(vm);
+	if (!p || rfs_points_find(p, point, &at) < 0) {
+		rfs_points_put(p);
+		rfs_log(LOG_ERR, "%s: no recovery point named \"%s\"", vm->name, point);
+		return outcome_of(RFS_INVALID_PARAMETER);
+	}
+	rfs_log(LOG_INFO, "%s: test failover to %s as \"%s\"", vm->name, rfs_points_name_at(p, at), name);
+	cow_wait_freed();
+	r = make_test_folder(vm, name, p, at);
+	rfs_points_put(p);
+	if (r == 0)
+		r = open_test(vm, name);
+	if (r < 0) {
+		rfs_log(LOG_ERR, "%s: cannot be made: %s", name, strerror(-r));
+		remove_state_folder(vm->cfg.state_root_fd, name);
+		return outcome_of_errno(r);
+	}
+	vm->reshape = true;
+	return outcome_of(RFS_OK);
+}
+
+/*
+ * The test VM stops being served: its disks retired (I/O fails from now
+ * on), its overlays closed, its owner lock given back, and the VM lets go
+ * of it. @remove (stop-test): only once its files are closed (false when
+ * they stay open), and its state folder goes too; otherwise (fence) at
+ * once, the folder kept. Caller holds the VM's cmd_lock.
+ */
+static bool end_test(struct rfs_vm *vm, bool remove)
+{
+	struct rfs_vm *t = vm->test;
+	char name[NAME_MAX + 16];
+
+	pthread_mutex_lock(&t->cmd_lock);
+	pthread_mutex_lock(&t->open_lock);
+	if (remove && !wait_unused(t)) {
+		pthread_mutex_unlock(&t->open_lock);
+		pthread_mutex_unlock(&t->cmd_lock);
+		return false;
+	}
+	t->retired = true;
+	detach_overlays(t);
+	for (unsigned d = 0; d < t->ndisks; d++)
+		rfs_disk_retire(t->disks[d]);
+	__atomic_store_n(&t->owner, false, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&t->open_lock);
+	snprintf(name, sizeof(name), "%s", t->name);
+	if (remove)
+		remove_state_folder(vm->cfg.state_root_fd, name);
+	if (t->lock_fd >= 0)
+		close(t->lock_fd);
+	t->lock_fd = -1;
+	pthread_mutex_unlock(&t->cmd_lock);
+	pthread_mutex_lock(&vm->open_lock);
+	vm->test = NULL;
+	pthread_mutex_unlock(&vm->open_lock);
+	rfs_vm_put(t);
+	rfs_log(LOG_INFO, "%s: %s", name, remove ? "removed" : "no longer served here");
+	return true;
+}
+
+/* stop-test: the test VM leaves (its files must be closed: 32774), then
+ * its state folder goes. Caller holds cmd_lock. */
+static struct rfs_outcome do_stop_test(struct rfs_vm *vm)
+{
+	if (!vm->test)
+		return outcome_of(RFS_INVALID_STATE);
+	if (!end_test(vm, true))
+		return outcome_of(RFS_IN_USE);
+	vm->reshape = true;
+	return outcome_of(RFS_OK);
+}
+
+/* Does the VM have a recovery point @name (or "latest")? Logs when not. */
+static bool point_known(struct rfs_vm *vm, const char *name)
+{
+	struct rfs_points *p = rfs_vm_points(vm);
+	size_t at;
+	bool known = p && rfs_points_find(p, name, &at) == 0;
+
+	rfs_points_put(p);
+	if (!known)
+		rfs_log(LOG_ERR, "%s: no recovery point named \"%s\"", vm->name, name);
+	return known;
+}
+
+/* A command of SPEC §9 (rfs_parse_point_command), after the checks every
+ * command passes. Caller holds cmd_lock. */
+static struct rfs_outcome run_point_command(struct rfs_vm *vm, enum rfs_point_verb pverb, const char *point)
+{
+	enum rfs_state cur, next;
+	enum rfs_result code;
+	bool has_overlay, retired;
+
+	if (vm->facts.saved_unknown)
+		return outcome_of(RFS_STATUS_UNKNOWN);
+	pthread_mutex_lock(&vm->open_lock);
+	cur = rfs_state_shown(vm->state, &vm->facts);
+	has_overlay = vm->has_overlay;
+	retired = vm->retired;
+	pthread_mutex_unlock(&vm->open_lock);
+	if (retired)
+		return outcome_of(RFS_FILE_NOT_FOUND);
+	if (!__atomic_load_n(&vm->owner, __ATOMIC_RELAXED))
+		return outcome_of(RFS_IN_USE);
+	if (vm->test_of)
+		return outcome_of(RFS_INVALID_STATE); /* a test VM has no test VM */
+	if (*point && !point_known(vm, point))
+		return outcome_of(RFS_INVALID_PARAMETER); /* parameters are checked first */
+	if (pverb == RFS_PVERB_TEST)
+		return do_test(vm, cur, *point ? point : "latest");
+	if (pverb == RFS_PVERB_STOP_TEST)
+		return do_stop_test(vm);
+	code = rfs_transition(cur, has_overlay, RFS_VERB_FAILOVER, &next);
+	if (code != RFS_OK)
+		return outcome_of(code);
+	rfs_log(LOG_INFO, "%s: failover to %s (state %d -> %d)", vm->name, point, cur, next);
+	return do_failover_at(vm, next, point);
+}
+
 static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
 	enum rfs_state cur, next;
 	enum rfs_result code;
 	enum rfs_verb verb;
+	enum rfs_point_verb pverb;
+	char point[RFS_CMD_MAX + 1];
 	bool has_overlay, retired;
 
 	if (!authorised)
 		return outcome_of(RFS_ACCESS_DENIED);
+	code = rfs_parse_point_command(buf, len, &pverb, point, sizeof(point));
+	if (code != RFS_OK || pverb != RFS_PVERB_NONE)
+		return code != RFS_OK ? outcome_of(code) : run_point_command(vm, pverb, point);
 	code = rfs_parse_command(buf, len, &verb);
 	if (code != RFS_OK)
 		return outcome_of(code);
+	if (vm->test_of)
+		return outcome_of(RFS_INVALID_STATE); /* a test VM: only revert (rfs_vm_command) */
 	if (vm->facts.saved_unknown)
 		return outcome_of(RFS_STATUS_UNKNOWN);
 
@@ -1101,12 +1571,23 @@ static void log_command(struct rfs_vm *vm, const char *buf, size_t len, enum rfs
 		before, after, why);
 }
 
+/* revert written to a test VM: its VM's stop-test (SPEC §9). */
+static bool is_test_revert(const char *buf, size_t len, bool authorised)
+{
+	enum rfs_verb verb;
+
+	return authorised && rfs_parse_command(buf, len, &verb) == RFS_OK && verb == RFS_VERB_REVERT;
+}
+
 struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len, bool authorised)
 {
+	struct rfs_vm *of = __atomic_load_n(&vm->test_of, __ATOMIC_RELAXED);
 	struct rfs_outcome o;
 	enum rfs_state before;
 	bool shape;
 
+	if (of && is_test_revert(buf, len, authorised))
+		return rfs_vm_command(of, "stop-test", 9, true);
 	if (lock_commands(vm) != 0) {
 		/* Another command holds the VM: shown, not stored (that is its job). */
 		show_status(vm, RFS_TIMEOUT);
@@ -1211,6 +1692,7 @@ int rfs_vm_refresh(struct rfs_vm *vm, const struct rfs_vm_desc *desc, uint64_t f
 	if (pthread_mutex_trylock(&vm->cmd_lock) != 0)
 		return -EBUSY;
 	pthread_mutex_lock(&vm->open_lock);
+	shape = update_points(vm, desc); /* whatever the state (SPEC §9) */
 	if (vm->has_overlay || vm->facts.saved_unknown || vm->state != RFS_STATE_REPLICATING) {
 		/* failed over: stays on its point; revert follows the folder */
 		__atomic_store_n(&vm->stale, true, __ATOMIC_RELAXED);
@@ -1243,7 +1725,7 @@ bool rfs_vm_retire(struct rfs_vm *vm)
 	if (pthread_mutex_trylock(&vm->cmd_lock) != 0)
 		return false;
 	pthread_mutex_lock(&vm->open_lock);
-	if (!vm->has_overlay && vm->nopen == 0 && vm->state == RFS_STATE_REPLICATING) {
+	if (!vm->has_overlay && vm->nopen == 0 && vm->state == RFS_STATE_REPLICATING && !vm->test) {
 		vm->retired = true;
 		for (unsigned d = 0; d < vm->ndisks; d++)
 			rfs_disk_retire(vm->disks[d]);
@@ -1288,6 +1770,8 @@ void rfs_vm_publish_owner(struct rfs_vm *vm)
 	pthread_mutex_lock(&vm->cmd_lock);
 	if (vm->lock_fd >= 0)
 		rfs_owner_publish(vm->lock_fd);
+	if (vm->test)
+		rfs_vm_publish_owner(vm->test);
 	pthread_mutex_unlock(&vm->cmd_lock);
 	touch(vm, RFS_VM_OWNER);
 }
@@ -1340,6 +1824,8 @@ static void fence(struct rfs_vm *vm, int why)
 {
 	rfs_log(LOG_ERR, "%s: its owner lock is no longer ours (%s): the VM is no longer served here",
 		vm->name, why == -ESTALE ? "the owner file was replaced" : strerror(-why));
+	if (vm->test)
+		end_test(vm, false); /* its test VM goes with it (its owner takes both) */
 	pthread_mutex_lock(&vm->open_lock);
 	__atomic_store_n(&vm->owner, false, __ATOMIC_RELAXED);
 	detach_overlays(vm);

@@ -136,6 +136,17 @@ bool rfs_vm_writable(struct rfs_vm *vm);
 int rfs_vm_disk_open(struct rfs_vm *vm, struct rfs_disk *d, bool write);
 void rfs_vm_disk_release(struct rfs_vm *vm, struct rfs_disk *d);
 
+/* The VM's recovery points (ctl/points.h), a reference the caller puts;
+ * NULL when it has none to show (not owned, retired). */
+struct rfs_points;
+struct rfs_points *rfs_vm_points(struct rfs_vm *vm);
+
+/* Its test VM "<vm> - Test" (SPEC §9), a reference the caller puts, or
+ * NULL. A test VM is a VM of its own (its own state folder STATE/<vm> -
+ * Test/, overlays, control file) whose VM holds it: "test [POINT]" makes
+ * it, "stop-test" (or "revert" written to the test VM) removes it. */
+struct rfs_vm *rfs_vm_test(struct rfs_vm *vm);
+
 /* --- the living store (ctl/store.c) --------------------------------------- */
 
 /* The folder fingerprint the VM's disks were last brought in line with. */

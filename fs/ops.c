@@ -111,6 +111,13 @@ struct ctl_snap {
 	char text[CTL_TEXT_MAX];
 };
 
+/* An open ctl/<vm>/points (kind N_POINTS): the list as it was at open. */
+struct points_snap {
+	struct open_file of;        /* first */
+	char *text;
+	size_t len;
+};
+
 /* --- the tree ----------------------------------------------------------- */
 
 int rfs_fs_new(const struct rfs_fs_config *cfg, struct rfs_fs **out)
@@ -152,10 +159,14 @@ static void file_free(struct rfs_fs *fs, struct open_file *of)
 	if (of->kind == N_DISK) {
 		struct open_disk *od = (struct open_disk *)of;
 
-		rfs_vm_disk_release(od->vm, od->disk);
+		if (od->vm) /* NULL: a recovery point's disk, not counted by a VM */
+			rfs_vm_disk_release(od->vm, od->disk);
 		rfs_disk_put(od->disk);
 		rfs_vm_put(od->vm);
 		free(od);
+	} else if (of->kind == N_POINTS) {
+		free(((struct points_snap *)of)->text);
+		free(of);
 	} else {
 		struct ctl_snap *snap = (struct ctl_snap *)of;
 
@@ -405,6 +416,16 @@ static void ctl_changed(struct rfs_fs *fs, struct rfs_vm *vm)
 	}
 }
 
+/* ctl/<vm>/points now (malloc'd), NULL when out of memory. */
+static char *points_text(struct rfs_vm *vm, size_t *len)
+{
+	struct rfs_points *p = rfs_vm_points(vm);
+	char *text = rfs_points_text(p, len);
+
+	rfs_points_put(p);
+	return text;
+}
+
 static bool is_dir_kind(enum node_kind k)
 {
 	return k == N_DIR || k == N_VMDIR || k == N_CTLDIR;
@@ -452,6 +473,25 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 		st->st_ctim = da.ctime;
 		*timeout = DISK_ATTR_TIMEOUT;
 		break;
+	case N_PDISK:
+		r = rfs_pdisk_attr(ni->pdisk, &da);
+		if (r < 0)
+			return r == -ENOENT ? -ESTALE : r; /* its file left: the point goes */
+		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
+		st->st_size = da.size;
+		st->st_blocks = (da.allocated + 511) / 512;
+		st->st_mtim = st->st_atim = da.mtime;
+		st->st_ctim = da.ctime;
+		*timeout = DISK_ATTR_TIMEOUT;
+		break;
+	case N_POINTS: {
+		size_t len = 0;
+
+		free(points_text(ni->vm, &len));
+		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
+		st->st_size = (off_t)len;
+		break;
+	}
 	case N_CONTROL:
 		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
 		break;
@@ -674,6 +714,54 @@ static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, st
 	return 0;
 }
 
+/* A recovery point's disk: read-only, its chain opened at the first open
+ * (ctl/points.h). */
+static int open_pdisk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, struct fuse_file_info *fi)
+{
+	struct open_disk *od;
+	int r;
+
+	r = may(fs, req, ni, access_of_flags(fi->flags));
+	if (r < 0)
+		return r;
+	od = calloc(1, sizeof(*od));
+	if (!od)
+		return -ENOMEM;
+	r = rfs_pdisk_open(ni->pdisk, &od->disk);
+	if (r < 0) {
+		free(od);
+		return r == -ENOENT ? -ESTALE : r;
+	}
+	od->of.kind = N_DISK;
+	fi->fh = (uintptr_t)od;
+	file_add(fs, &od->of);
+	fi->keep_cache = 1; /* a point never changes */
+	return 0;
+}
+
+static int open_points(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni,
+		       struct fuse_file_info *fi)
+{
+	struct points_snap *snap;
+	int r = may(fs, req, ni, access_of_flags(fi->flags));
+
+	if (r < 0)
+		return r;
+	snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		return -ENOMEM;
+	snap->text = points_text(ni->vm, &snap->len);
+	if (!snap->text) {
+		free(snap);
+		return -ENOMEM;
+	}
+	snap->of.kind = N_POINTS;
+	fi->fh = (uintptr_t)snap;
+	file_add(fs, &snap->of);
+	fi->direct_io = 1;
+	return 0;
+}
+
 static int open_ctl(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, struct fuse_file_info *fi)
 {
 	struct ctl_snap *snap;
@@ -717,6 +805,10 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -EISDIR;
 		else if (ni.kind == N_DISK || ni.kind == N_PART)
 			r = open_disk(fs, req, &ni, fi);
+		else if (ni.kind == N_PDISK)
+			r = open_pdisk(fs, req, &ni, fi);
+		else if (ni.kind == N_POINTS)
+			r = open_points(fs, req, &ni, fi);
 		else
 			r = open_ctl(fs, req, &ni, fi);
 		node_info_put(&ni);
@@ -841,6 +933,23 @@ static void read_ctl(fuse_req_t req, struct ctl_snap *snap, size_t size, off_t o
 		fuse_reply_buf(req, text + off, (size_t)(len - off) < size ? (size_t)(len - off) : size);
 }
 
+/* Reply from a copy: once the kernel has the reply, a RELEASE may free
+ * @snap before fuse_reply_buf() returns (as in read_ctl()). */
+static void read_points(fuse_req_t req, struct points_snap *snap, size_t size, off_t off)
+{
+	size_t n = off < 0 || (size_t)off >= snap->len ? 0 : snap->len - off < size ? snap->len - off : size;
+	char *copy = n ? malloc(n) : NULL;
+
+	if (n && !copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n)
+		memcpy(copy, snap->text + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
 static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
@@ -849,6 +958,8 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		fuse_reply_err(req, EBADF);
 	else if (of->kind == N_DISK)
 		read_disk(req, (struct open_disk *)of, size, off);
+	else if (of->kind == N_POINTS)
+		read_points(req, (struct points_snap *)of, size, off);
 	else
 		read_ctl(req, (struct ctl_snap *)of, size, off);
 }

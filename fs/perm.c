@@ -19,6 +19,8 @@ static unsigned can_do(enum node_kind kind, bool writable)
 	case N_DISK:
 	case N_PART:
 		return writable ? R_OK | W_OK : R_OK;
+	case N_PDISK: /* a recovery point never changes */
+		return R_OK;
 	case N_CONTROL:
 		return W_OK;
 	default:
@@ -29,7 +31,7 @@ static unsigned can_do(enum node_kind kind, bool writable)
 /* The files that are the owner's alone unless -o umask says otherwise. */
 static bool is_private(enum node_kind kind)
 {
-	return kind == N_DISK || kind == N_PART || kind == N_CONTROL;
+	return kind == N_DISK || kind == N_PART || kind == N_PDISK || kind == N_CONTROL;
 }
 
 mode_t perm_mode(const struct rfs_fs_config *cfg, enum node_kind kind, bool writable)
@@ -80,12 +82,14 @@ int perm_check(const struct rfs_fs_config *cfg, fuse_req_t req, enum node_kind k
 		return 0;
 	/* A disk this caller could write once failed over: read-only, as a
 	 * read-only mount says. */
-	if ((kind == N_DISK || kind == N_PART) && !writable) {
+	if ((kind == N_DISK || kind == N_PART || kind == N_PDISK) && !writable) {
 		unsigned later = root ? can_do(kind, true)
 				      : class_bits(cfg, req, perm_mode(cfg, kind, true));
 
 		if (!(want & ~later))
 			return -EROFS;
+		if (kind == N_PDISK && !(want & ~(later | W_OK)))
+			return -EROFS; /* readable by this caller, never writable */
 	}
 	return -EACCES;
 }

@@ -35,6 +35,8 @@ struct node {
 	struct rfs_parts *parts; /* N_DISK: its table as last probed (sync only), or NULL */
 	uint64_t parts_sig;      /* N_DISK: rfs_parts_sig() of the last probe, 0 before */
 	bool parts_stale;        /* N_DISK: probe again at the next sync (atomic) */
+	struct rfs_pdisk *pdisk; /* referenced, immutable; N_PDISK only */
+	struct rfs_points *points; /* points/<vm>: the list its children show */
 	struct node *hnext;      /* hash chain */
 };
 
@@ -44,7 +46,7 @@ struct tree {
 	size_t nbuckets;         /* a power of two */
 	size_t count;            /* nodes alive */
 	fuse_ino_t next_ino;
-	struct node *root, *vms, *ctl;
+	struct node *root, *vms, *ctl, *points;
 };
 
 void node_info_put(struct node_info *ni)
@@ -53,8 +55,10 @@ void node_info_put(struct node_info *ni)
 		rfs_disk_put(ni->disk);
 	if (ni->vm)
 		rfs_vm_put(ni->vm);
+	rfs_pdisk_put(ni->pdisk);
 	ni->disk = NULL;
 	ni->vm = NULL;
+	ni->pdisk = NULL;
 }
 
 /* --- the hash table ---------------------------------------------------------- */
@@ -135,6 +139,8 @@ static void node_free(struct tree *t, struct node *n)
 	if (n->vm)
 		rfs_vm_put(n->vm);
 	rfs_parts_free(n->parts);
+	rfs_pdisk_put(n->pdisk);
+	rfs_points_put(n->points);
 	free(n->children);
 	free(n->name);
 	free(n);
@@ -241,7 +247,9 @@ int tree_new(struct tree **out)
 	t->root = node_new(t, N_DIR, "/", NULL, NULL);
 	t->vms = t->root ? node_new(t, N_DIR, "vms", NULL, NULL) : NULL;
 	t->ctl = t->vms ? node_new(t, N_DIR, "ctl", NULL, NULL) : NULL;
-	if (!t->ctl || attach(t->root, t->vms) < 0 || attach(t->root, t->ctl) < 0) {
+	t->points = t->ctl ? node_new(t, N_DIR, "points", NULL, NULL) : NULL;
+	if (!t->points || attach(t->root, t->vms) < 0 || attach(t->root, t->ctl) < 0 ||
+	    attach(t->root, t->points) < 0) {
 		tree_free(t);
 		return -ENOMEM;
 	}
@@ -277,6 +285,7 @@ static void fill_info(const struct node *n, struct node_info *out)
 	out->disk = n->disk ? rfs_disk_get(n->disk) : NULL;
 	out->part_start = n->part.start;
 	out->part_size = n->part.size;
+	out->pdisk = n->pdisk ? rfs_pdisk_get(n->pdisk) : NULL;
 }
 
 int tree_get(struct tree *t, fuse_ino_t ino, struct node_info *out)
@@ -459,6 +468,7 @@ struct vm_view {
 	size_t ndisks;
 	struct rfs_parts **parts; /* per disk: its table probed now, or NULL (unchanged) */
 	bool *probe_failed;       /* per disk: the probe failed (try again next sync) */
+	struct rfs_points *points; /* referenced, or NULL */
 };
 
 static void views_free(struct vm_view *v, size_t n)
@@ -472,9 +482,29 @@ static void views_free(struct vm_view *v, size_t n)
 		free(v[i].disks);
 		free(v[i].parts);
 		free(v[i].probe_failed);
+		rfs_points_put(v[i].points);
 		rfs_vm_put(v[i].vm);
 	}
 	free(v);
+}
+
+/* The store's VMs and their test VMs (rfs_vm_test), in *vms (grown). */
+static int add_test_vms(struct rfs_vm ***vms, size_t *n)
+{
+	struct rfs_vm **all = realloc(*vms, (*n ? 2 * *n : 1) * sizeof(*all));
+	size_t k = *n;
+
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++) {
+		struct rfs_vm *t = rfs_vm_test(all[i]);
+
+		if (t)
+			all[k++] = t;
+	}
+	*vms = all;
+	*n = k;
+	return 0;
 }
 
 /* The store as the tree should show it, taken with no tree lock held. */
@@ -487,10 +517,17 @@ static int take_views(struct rfs_store *store, struct vm_view **out, size_t *n)
 
 	if (r < 0)
 		return r;
+	if (add_test_vms(&vms, &nvms) < 0) {
+		for (size_t i = 0; i < nvms; i++)
+			rfs_vm_put(vms[i]);
+		free(vms);
+		return -ENOMEM;
+	}
 	v = calloc(nvms ? nvms : 1, sizeof(*v));
 	for (size_t i = 0; i < nvms; i++) {
 		if (v && rfs_vm_disks(vms[i], &v[i].disks, &v[i].ndisks) == 0) {
 			v[i].vm = vms[i];
+			v[i].points = rfs_vm_points(vms[i]);
 			continue;
 		}
 		r = -ENOMEM;
@@ -678,7 +715,7 @@ static int add_ctl_dir(struct tree *t, struct rfs_vm *vm)
 {
 	static const struct { enum node_kind kind; const char *name; } files[] = {
 		{ N_CONTROL, "control" }, { N_STATUS, "status" }, { N_STATE, "state" },
-		{ N_OWNER, "owner" },
+		{ N_OWNER, "owner" }, { N_POINTS, "points" },
 		{ N_ERRORS, "errors" },
 	};
 	struct node *dir = node_new(t, N_CTLDIR, rfs_vm_name(vm), vm, NULL);
@@ -711,11 +748,73 @@ static void drop_gone(struct tree *t, struct node *top, const struct vm_view *v,
 	}
 }
 
+/* One point's folder under points/<vm>/: a file per disk. */
+static int add_point_dir(struct tree *t, struct node *vmdir, const struct vm_view *v, const char *name,
+			 size_t i)
+{
+	char file[NAME_MAX + 8];
+	struct node *dir = node_new(t, N_DIR, name, v->vm, NULL);
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	r = attach(vmdir, dir);
+	if (r < 0) {
+		node_free(t, dir);
+		return r;
+	}
+	for (size_t d = 0; d < rfs_points_ndisks(v->points) && r == 0; d++) {
+		struct rfs_pdisk *pd = rfs_points_disk(v->points, i, d);
+		struct node *f;
+
+		snprintf(file, sizeof(file), "%s.img", rfs_pdisk_name(pd));
+		f = node_new(t, N_PDISK, file, v->vm, NULL);
+		if (!f)
+			return -ENOMEM;
+		f->pdisk = rfs_pdisk_get(pd);
+		r = attach(dir, f);
+		if (r < 0)
+			node_free(t, f);
+	}
+	return r;
+}
+
+/* points/<vm>/: rebuilt when the VM's list of points is another one. */
+static int sync_points(struct tree *t, const struct vm_view *v, struct tree_inval *inv, size_t *ninv)
+{
+	struct node *dir = find_vm_dir(t->points, v->vm);
+	int r = 0;
+
+	if (!v->points) { /* none to show (a test VM, a VM another daemon owns) */
+		if (dir)
+			detach(t, dir, inv, ninv);
+		return 0;
+	}
+	if (!dir) {
+		r = add_child(t, t->points, N_DIR, rfs_vm_name(v->vm), v->vm, NULL);
+		if (r < 0)
+			return r;
+		dir = find_vm_dir(t->points, v->vm);
+	}
+	if (dir->points == v->points)
+		return 0;
+	while (dir->nchildren)
+		detach(t, dir->children[dir->nchildren - 1], inv, ninv);
+	rfs_points_put(dir->points);
+	dir->points = v->points ? rfs_points_get(v->points) : NULL;
+	for (size_t i = 0; i < rfs_points_count(v->points) && r == 0; i++)
+		r = add_point_dir(t, dir, v, rfs_points_name_at(v->points, i), i);
+	if (r == 0 && rfs_points_count(v->points) > 0)
+		r = add_point_dir(t, dir, v, "latest", 0);
+	return r;
+}
+
 static int sync_locked(struct tree *t, struct vm_view *v, size_t n, struct tree_inval *inv,
 		       size_t *ninv)
 {
 	drop_gone(t, t->vms, v, n, inv, ninv);
 	drop_gone(t, t->ctl, v, n, inv, ninv);
+	drop_gone(t, t->points, v, n, inv, ninv);
 	for (size_t i = 0; i < n; i++) {
 		struct node *dir = find_vm_dir(t->vms, v[i].vm);
 		int r;
@@ -731,6 +830,8 @@ static int sync_locked(struct tree *t, struct vm_view *v, size_t n, struct tree_
 			r = apply_parts(t, dir, &v[i], inv, ninv);
 		if (r == 0 && !find_vm_dir(t->ctl, v[i].vm))
 			r = add_ctl_dir(t, v[i].vm);
+		if (r == 0)
+			r = sync_points(t, &v[i], inv, ninv);
 		if (r < 0)
 			return r;
 	}

@@ -3,7 +3,8 @@
  * fs/tree.h - the tree of SPEC §3 as FUSE inodes, following the store.
  *
  *   /  vms/<vm>/<disk>.img   vms/<vm>/<disk>-part<N>.img
- *      ctl/<vm>/{control,status,state,owner,errors}
+ *      ctl/<vm>/{control,status,state,owner,errors,points}
+ *      points/<vm>/<point>/<disk>.img  (and points/<vm>/latest/)
  *
  * Nodes carry the kernel's lookup count, as libfuse's passthrough_ll.c
  * does: LOOKUP adds one, FORGET takes them away. tree_sync() brings the
@@ -32,10 +33,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "points.h"
 #include "store.h"
 
 enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER, N_ERRORS,
-		 N_PART };
+		 N_PART, N_POINTS /* ctl/<vm>/points */, N_PDISK /* a disk of a recovery point */ };
 
 /* What a handler needs of a node, copied out with references. */
 struct node_info {
@@ -47,6 +49,7 @@ struct node_info {
 	struct rfs_disk *disk;   /* referenced, or NULL (N_DISK, N_PART: the disk) */
 	uint64_t part_start;     /* N_PART: the partition's bytes in its disk */
 	uint64_t part_size;
+	struct rfs_pdisk *pdisk; /* referenced, N_PDISK only */
 };
 void node_info_put(struct node_info *ni);
 

@@ -26,6 +26,20 @@ sector of an allocated block, so a reader with the bug returns wrong bytes.
                                 libvhdi reads it stale, qemu-img check -r all
                                 replays it (see vhdx_log())
 
+  mkvhd.py vhdx-diff PARENT CHILD [--seed N]
+      write CHILD (VHDX differencing, .avhdx) over the VHDX PARENT in the
+      same folder: parent locator (parent_linkage = the parent's
+      DataWriteGuid, relative_path ".\\PARENT", absolute_win32_path,
+      volume_path) as Windows writes it (tests/data/dfvfs), sector bitmap
+      blocks, payload blocks NOT_PRESENT, FULLY_PRESENT and PARTIALLY_PRESENT
+      (absent sectors hold stale bytes); print "expected_sha256 <hex>"
+  mkvhd.py chain DIR --format vhd|vhdx [--disks a,b] [--levels 4]
+      [--size BYTES] [--seed N] [--time EPOCH]
+      in DIR, for every disk, a base (fixed VHD / dynamic VHDX) and
+      LEVELS-1 differencing children (NAME-1.avhd(x) ...), mtime of level k
+      EPOCH + 3600 k; print one line per file: "<file>\t<sha256>" of the
+      disk as that file's chain reads it, base first
+
 Only the standard library is used.
 """
 import argparse
@@ -453,6 +467,281 @@ def vhdx_log(src, dst, case, entries=3):
         vhdx_set_log_guid(f, guid)
 
 
+# ---- VHDX writer (MS-VHDX; layout as Windows 10 writes it, see
+# tests/data/dfvfs/ntfs-differential.vhdx) ------------------------------------
+
+MiB = 1 << 20
+GUID_PAGE83 = 'beca12ab-b2e6-4523-93ef-c309e000c746'
+GUID_PHYS = 'cda348c7-445d-4471-9cc9-e9885251c556'
+GUID_LOCATOR = 'a8d35f2d-b30b-454d-abf7-d3d84834ab0c'
+GUID_LOCTYPE = 'b04aefb7-d19e-4a81-b789-25b8e9445913'
+
+
+def vhdx_guid_le(text):
+    return uuid.UUID(text).bytes_le
+
+
+class Vhdx:
+    """A reader of what vhdx_write() writes (and of Windows' files with
+    blocks NOT_PRESENT/FULLY_PRESENT/PARTIALLY_PRESENT), chain by locator."""
+
+    def __init__(self, path, depth=0):
+        if depth > 16:
+            raise ValueError('parent chain too deep (loop?)')
+        d = open(path, 'rb').read()
+        bat, bs, ratio, _lo, _ll, nblocks = vhdx_layout(d)
+        rt = d[196608:262144]
+        regs = {str(uuid.UUID(bytes_le=bytes(rt[16 + 32 * i:32 + 32 * i]))):
+                struct.unpack_from('<QI', rt, 32 + 32 * i)
+                for i in range(struct.unpack_from('<I', rt, 8)[0])}
+        meta = regs[GUID_META][0]
+        items = {}
+        for i in range(struct.unpack_from('<H', d, meta + 10)[0]):
+            e = meta + 32 + 32 * i
+            off, length = struct.unpack_from('<II', d, e + 16)
+            items[str(uuid.UUID(bytes_le=bytes(d[e:e + 16])))] = d[meta + off:meta + off + length]
+        self.size = struct.unpack_from('<Q', items[GUID_SIZE])[0]
+        self.lss = struct.unpack_from('<I', items[GUID_SECTOR])[0]
+        has_parent = struct.unpack_from('<I', items[GUID_PARAMS], 4)[0] & 2
+        _off, h = vhdx_current_header(open(path, 'rb'))
+        self.data_write_guid = bytes(h[32:48])
+        self.d, self.bat, self.bs, self.ratio, self.nblocks = d, bat, bs, ratio, nblocks
+        self.parent = None
+        if has_parent:
+            kv = locator_values(items[GUID_LOCATOR])
+            name = kv['relative_path'].replace('\\', '/').split('/')[-1]
+            self.parent = Vhdx(os.path.join(os.path.dirname(path) or '.', name), depth + 1)
+            want = uuid.UUID(kv['parent_linkage'].strip('{}')).bytes_le
+            if want != self.parent.data_write_guid:
+                raise ValueError('%s: parent_linkage does not match %s' % (path, name))
+
+    def entry(self, i):
+        return struct.unpack_from('<Q', self.d, self.bat + 8 * i)[0]
+
+    def content(self):
+        out = self.parent.content() if self.parent else bytearray(self.size)
+        spb = self.bs // self.lss
+        for b in range(self.nblocks):
+            e = self.entry(b + b // self.ratio)
+            state, off = e & 7, (e >> 20) << 20
+            start = b * self.bs
+            n = min(self.bs, self.size - start)
+            if state == 6:
+                out[start:start + n] = self.d[off:off + n]
+            elif state in (2, 3) or (state == 0 and not self.parent):
+                out[start:start + n] = bytes(n)
+            elif state == 7:
+                c = b // self.ratio
+                sb = (self.entry(c * (self.ratio + 1) + self.ratio) >> 20) << 20
+                first = (b % self.ratio) * spb
+                for s in range(n // self.lss):
+                    bit = first + s
+                    if (self.d[sb + bit // 8] >> (bit % 8)) & 1:
+                        o = s * self.lss
+                        out[start + o:start + o + self.lss] = self.d[off + o:off + o + self.lss]
+        return out
+
+
+def locator_values(loc):
+    kv = {}
+    for k in range(struct.unpack_from('<H', loc, 18)[0]):
+        ko, vo, kl, vl = struct.unpack_from('<IIHH', loc, 20 + 12 * k)
+        kv[loc[ko:ko + kl].decode('utf-16-le')] = loc[vo:vo + vl].decode('utf-16-le')
+    return kv
+
+
+def locator_bytes(pairs):
+    """The parent locator item: header, entries, then UTF-16LE strings."""
+    head = bytearray(vhdx_guid_le(GUID_LOCTYPE) + struct.pack('<HH', 0, len(pairs)))
+    strings = bytearray()
+    base = 20 + 12 * len(pairs)
+    for key, value in pairs:
+        k, v = key.encode('utf-16-le'), value.encode('utf-16-le')
+        head += struct.pack('<IIHH', base + len(strings), base + len(strings) + len(k),
+                            len(k), len(v))
+        strings += k + v
+    return bytes(head + strings)
+
+
+def vhdx_write(path, size, bs, blocks, parent=None, rng=None, lss=SECTOR):
+    """Write a VHDX of virtual @size, block size @bs. @blocks: {block: (state,
+    data bytes, bitmap bytes or None)}; state 6 FULLY_PRESENT, 7
+    PARTIALLY_PRESENT (bitmap: one bit per sector, LSB first), 2 ZERO.
+    @parent: (file name, its DataWriteGuid) for a differencing file."""
+    rng = rng or random.Random(0)
+
+    def guid():
+        return uuid.UUID(int=rng.getrandbits(128), version=4).bytes_le
+    ratio = (1 << 23) * lss // bs
+    nblocks = -(-size // bs)
+    nchunks = -(-nblocks // ratio)
+    nentries = nchunks * (ratio + 1) if parent else nblocks + (nblocks - 1) // ratio
+    f = bytearray(4 * MiB)
+    f[0:8] = b'vhdxfile'
+    creator = 'replicafs tests/mkvhd.py'.encode('utf-16-le')
+    f[8:8 + len(creator)] = creator
+    file_write, data_write = guid(), guid()
+    for i, off in enumerate((64 * 1024, 128 * 1024)):
+        h = bytearray(4096)
+        struct.pack_into('<4sIQ16s16s16sHHIQ', h, 0, b'head', 0, 1 + i, file_write, data_write,
+                         bytes(16), 0, 1, MiB, MiB)
+        struct.pack_into('<I', h, 4, crc32c(h))
+        f[off:off + 4096] = h
+    bat_len = -(-nentries * 8 // MiB) * MiB
+    rt = bytearray(64 * 1024)
+    struct.pack_into('<4sIII', rt, 0, b'regi', 0, 2, 0)
+    rt[16:32] = vhdx_guid_le(GUID_BAT)
+    struct.pack_into('<QII', rt, 32, 3 * MiB, bat_len, 1)
+    rt[48:64] = vhdx_guid_le(GUID_META)
+    struct.pack_into('<QII', rt, 64, 2 * MiB, MiB, 1)
+    struct.pack_into('<I', rt, 4, crc32c(rt))
+    f[192 * 1024:256 * 1024] = rt
+    f[256 * 1024:320 * 1024] = rt
+    items = [(GUID_PARAMS, struct.pack('<II', bs, 2 if parent else 0), 4),
+             (GUID_SIZE, struct.pack('<Q', size), 6),
+             (GUID_SECTOR, struct.pack('<I', lss), 6),
+             (GUID_PHYS, struct.pack('<I', 4096), 6),
+             (GUID_PAGE83, guid(), 6)]
+    if parent:
+        pname, pguid = parent
+        items.append((GUID_LOCATOR, locator_bytes([
+            ('parent_linkage', '{%s}' % uuid.UUID(bytes_le=pguid)),
+            ('relative_path', '.\\' + pname),
+            ('volume_path', '\\\\?\\Volume{00000000-0000-0000-0000-000000000000}\\Replica\\' + pname),
+            ('absolute_win32_path', 'C:\\Replica\\' + pname)]), 4))
+    meta = 2 * MiB
+    f[meta:meta + 8] = b'metadata'
+    struct.pack_into('<HH', f, meta + 8, 0, len(items))
+    at = 64 * 1024
+    for i, (g, value, flags) in enumerate(items):
+        e = meta + 32 + 32 * i
+        f[e:e + 16] = vhdx_guid_le(g)
+        struct.pack_into('<IIII', f, e + 16, at, len(value), flags, 0)
+        f[meta + at:meta + at + len(value)] = value
+        at += -(-len(value) // 8) * 8
+    bat = [0] * nentries
+    end = -(-(3 * MiB + bat_len) // MiB) * MiB
+    f += bytes(end - len(f))
+    sbs = {}
+    for b in sorted(blocks):
+        state, data, bitmap = blocks[b]
+        if state in (6, 7):
+            bat[b + b // ratio] = state | (len(f) // MiB) << 20
+            f += data.ljust(-(-bs // MiB) * MiB, b'\0')
+        else:
+            bat[b + b // ratio] = state
+        if state == 7:
+            c = b // ratio
+            if c not in sbs:
+                sbs[c] = len(f)
+                bat[c * (ratio + 1) + ratio] = 6 | (len(f) // MiB) << 20
+                f += bytes(MiB)
+            first = (b % ratio) * (bs // lss) // 8
+            f[sbs[c] + first:sbs[c] + first + len(bitmap)] = bitmap
+    struct.pack_into('<%dQ' % nentries, f, 3 * MiB, *bat)
+    with open(path, 'wb') as out:
+        out.write(f)
+    return data_write
+
+
+def make_vhdx_base(path, size, bs, seed):
+    """A dynamic VHDX, about 70% of its blocks FULLY_PRESENT random data,
+    one ZERO; returns its content."""
+    rng = random.Random(seed)
+    content = bytearray(size)
+    blocks = {}
+    for b in range(-(-size // bs)):
+        n = min(bs, size - b * bs)
+        if b == 1:
+            blocks[b] = (2, None, None)
+        elif b == 0 or rng.random() < 0.7:
+            data = rng.randbytes(n)
+            blocks[b] = (6, data, None)
+            content[b * bs:b * bs + n] = data
+    vhdx_write(path, size, bs, blocks, rng=rng)
+    return content
+
+
+def make_vhdx_diff(parent_path, child_path, seed):
+    """A VHDX differencing child over @parent_path; returns its content."""
+    par = Vhdx(parent_path)
+    rng = random.Random(seed)
+    content = par.content()
+    size, bs, lss = par.size, par.bs, par.lss
+    spb = bs // lss
+    blocks = {}
+    for b in range(-(-size // bs)):
+        n = min(bs, size - b * bs)
+        kind = 'partial' if b == 0 else rng.choice(['none', 'full', 'partial', 'partial'])
+        if kind == 'none':
+            continue
+        data = bytearray(rng.randbytes(n))
+        if kind == 'full':
+            blocks[b] = (6, bytes(data), None)
+            content[b * bs:b * bs + n] = data
+            continue
+        bits = bytearray(pick_bitmap(rng, spb // 8, b == 0))
+        for s in range(n // lss):
+            o = s * lss
+            if (bits[s // 8] >> (s % 8)) & 1:
+                content[b * bs + o:b * bs + o + lss] = data[o:o + lss]
+            else:  # stale: never what the parent holds there
+                data[o:o + lss] = bytes(((0xEE ^ s ^ b) & 0xFF or 1,)) * lss
+                if content[b * bs + o:b * bs + o + lss] == data[o:o + lss]:
+                    data[o:o + lss] = bytes((data[o] ^ 0xFF,)) * lss
+        blocks[b] = (7, bytes(data), bytes(bits))
+    vhdx_write(child_path, size, bs, blocks, rng=rng,
+               parent=(os.path.basename(parent_path), par.data_write_guid))
+    got = Vhdx(child_path).content()
+    assert got == content, 'vhdx writer and reader disagree'
+    return content
+
+
+def make_vhd_fixed(path, content, seed):
+    rng = random.Random(seed)
+    size = len(content)
+    footer = bytearray(SECTOR)
+    footer[0:8] = b'conectix'
+    struct.pack_into('>IIQI4sI4sQQ', footer, 8, 2, 0x00010000, 0xFFFFFFFFFFFFFFFF,
+                     int(time.time()) - VHD_EPOCH, b'win ', 0x00010000, b'Wi2k', size, size)
+    footer[56:60] = chs(size)  # 'win ': qemu takes the size, not the geometry
+    struct.pack_into('>I', footer, 60, 2)
+    footer[68:84] = uuid.UUID(int=rng.getrandbits(128)).bytes
+    struct.pack_into('>I', footer, 64, vhd_checksum(footer))
+    with open(path, 'wb') as f:
+        f.write(content)
+        f.write(footer)
+
+
+def make_chain(folder, fmt, disks, levels, size, seed, epoch):
+    """Every disk of @disks as a chain of @levels files; returns [(file,
+    sha256)] base first, disk by disk."""
+    out = []
+    for i, disk in enumerate(disks):
+        rng = random.Random(seed * 1000 + i)
+        ext = '.vhdx' if fmt == 'vhdx' else '.vhd'
+        names = [disk + ext] + ['%s-%d.a%s' % (disk, k, ext[1:]) for k in range(1, levels)]
+        path = os.path.join(folder, names[0])
+        if fmt == 'vhdx':
+            content = make_vhdx_base(path, size, MiB, rng.getrandbits(32))
+        else:
+            content = bytearray(rng.randbytes(size))
+            content[MiB:2 * MiB] = bytes(MiB)
+            make_vhd_fixed(path, content, rng.getrandbits(32))
+        out.append((names[0], hashlib.sha256(content).hexdigest()))
+        for k in range(1, levels):
+            child = os.path.join(folder, names[k])
+            parent = os.path.join(folder, names[k - 1])
+            if fmt == 'vhdx':
+                digest = hashlib.sha256(make_vhdx_diff(parent, child, rng.getrandbits(32))).hexdigest()
+            else:
+                digest, _hits = make_diff(parent, child, rng.getrandbits(32), MiB)
+            out.append((names[k], digest))
+        for k, name in enumerate(names):
+            os.utime(os.path.join(folder, name), (epoch + 3600 * k, epoch + 3600 * k))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -462,7 +751,19 @@ def main():
     d.add_argument('--seed', type=int, default=1)
     d.add_argument('--block-size', type=int, default=2 << 20)
     d.add_argument('--raw-out')
-    for name in ('sha256', 'libvhdi-sha256', 'vhdx-dirty-log'):
+    xd = sub.add_parser('vhdx-diff')
+    xd.add_argument('parent')
+    xd.add_argument('child')
+    xd.add_argument('--seed', type=int, default=1)
+    ch = sub.add_parser('chain')
+    ch.add_argument('dir')
+    ch.add_argument('--format', choices=['vhd', 'vhdx'], required=True)
+    ch.add_argument('--disks', default='sys,data')
+    ch.add_argument('--levels', type=int, default=4)
+    ch.add_argument('--size', type=int, default=8 << 20)
+    ch.add_argument('--seed', type=int, default=1)
+    ch.add_argument('--time', type=int, default=1767225600)  # 2026-01-01T00:00:00Z
+    for name in ('sha256', 'libvhdi-sha256', 'vhdx-dirty-log', 'vhdx-sha256'):
         sub.add_parser(name).add_argument('file')
     lg = sub.add_parser('vhdx-log')
     lg.add_argument('src')
@@ -477,6 +778,16 @@ def main():
         digest, hits = make_diff(a.parent, a.child, a.seed, a.block_size, a.raw_out)
         print('expected_sha256', digest)
         print('stale_sectors_libvhdi_misreads', hits)
+    elif a.cmd == 'vhdx-diff':
+        print('expected_sha256', hashlib.sha256(make_vhdx_diff(a.parent, a.child, a.seed)).hexdigest())
+    elif a.cmd == 'chain':
+        if a.size % MiB or a.size <= 0 or a.levels < 1:
+            sys.exit('size must be a multiple of 1 MiB, levels at least 1')
+        for name, digest in make_chain(a.dir, a.format, a.disks.split(','), a.levels, a.size,
+                                       a.seed, a.time):
+            print('%s\t%s' % (name, digest))
+    elif a.cmd == 'vhdx-sha256':
+        print(hashlib.sha256(Vhdx(a.file).content()).hexdigest())
     elif a.cmd == 'sha256':
         print(hashlib.sha256(Vhd(a.file).content()).hexdigest())
     elif a.cmd == 'libvhdi-sha256':

@@ -3,7 +3,8 @@
 # the spirit of xfstests' fsx) against failed-over disks on a live mount:
 # reads and writes of every size and alignment, mmap, fsync/fdatasync,
 # reopen with O_SYNC/O_DSYNC/O_DIRECT, revert + failover, unmount +
-# remount, each checked against an in-memory model of the disk. Runs on a
+# remount, a test VM made, written and removed beside the failed-over disk
+# (SPEC §9), each checked against an in-memory model of the disk. Runs on a
 # dynamic VHDX and a dynamic VHD, and once with the daemon single-threaded
 # (-s). The replica files never change.
 #   RFS_EXERCISER_OPS=N   ops per run (default 1500; e.g. 100000 for a soak)

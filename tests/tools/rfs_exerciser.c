@@ -11,7 +11,9 @@
  * mmap reads and writes, fsync/fdatasync, reopen (plain, O_SYNC, O_DSYNC,
  * O_DIRECT, read-only), a revert refused while the disk is open (EBUSY,
  * nothing changes), revert + failover (the model goes back to the source),
- * and unmount + remount through shell commands given on the command line.
+ * unmount + remount through shell commands given on the command line, and
+ * a test VM (SPEC §9) with its own model, made and removed around the
+ * failed-over disk (op_test).
  * Every write is read back with a margin around it, every read is compared
  * byte for byte, and the whole disk is compared after every revert, every
  * remount and at the end. The first mismatch is reported with its offset,
@@ -56,10 +58,12 @@ static bool direct_ok = true, mmap_ok = true;
 static char oplog[LOGN][160];
 
 enum { OP_READ, OP_WRITE, OP_MAPREAD, OP_MAPWRITE, OP_FSYNC, OP_FDATASYNC, OP_REOPEN, OP_WRITE_END,
-       OP_READ_END, OP_REVERT_BUSY, OP_REVERT, OP_REMOUNT, OP_FULLCHECK, OP_N };
+       OP_READ_END, OP_REVERT_BUSY, OP_REVERT, OP_REMOUNT, OP_FULLCHECK, OP_TEST, OP_N };
 static const char *op_names[OP_N] = {"read", "write", "mapread", "mapwrite", "fsync", "fdatasync", "reopen",
-				     "write-end", "read-end", "revert-busy", "revert", "remount", "fullcheck"};
-static const unsigned op_weight[OP_N] = {300, 340, 40, 40, 35, 35, 40, 20, 20, 8, 8, 8, 6};
+				     "write-end", "read-end", "revert-busy", "revert", "remount", "fullcheck",
+				     "test-vm"};
+static const unsigned op_weight[OP_N] = {300, 340, 40, 40, 35, 35, 40, 20, 20, 8, 8, 8, 6, 4};
+static uint8_t *test_model; /* the test VM's disk (op_test) */
 static uint64_t op_count[OP_N];
 
 /* splitmix64: the only source of randomness, so a seed replays a run. */
@@ -448,6 +452,57 @@ static void op_revert(void)
 	do_open(flags);
 }
 
+/*
+ * The test VM "<vm> - Test" (SPEC §9) over the newest point (the source):
+ * made while the VM is failed over, its disk written through its own model,
+ * stop-test refused while it is open (32774), then removed by stop-test or
+ * by revert written to its own control. The VM's state and disk do not
+ * change meanwhile (its disk stays open throughout).
+ */
+static void op_test(void)
+{
+	uint8_t *vm_model = model;
+	const char *vm_img = img_path, *vm_ctl = ctl_dir;
+	int vm_fd = fd, vm_flags = fd_flags, e, n = 1 + (int)rndn(6), f;
+	bool by_revert = rndn(2);
+	char tpath[4096], tctl[4096];
+	const char *slash = strrchr(img_path, '/');
+
+	snprintf(tpath, sizeof(tpath), "%.*s - Test%s", (int)(slash - img_path), img_path, slash);
+	snprintf(tctl, sizeof(tctl), "%s - Test", ctl_dir);
+	logop("test VM: %d writes, then %s", n, by_revert ? "revert on it" : "stop-test");
+	e = ctl_cmd("TestReplicaSystem");
+	if (e)
+		die("test: %s", strerror(e));
+	expect_status("0 Completed with No Error", "test");
+	expect_state("5 Recovered", "test: the VM keeps its state");
+	memcpy(test_model, source, disk_size);
+	model = test_model, img_path = tpath, ctl_dir = tctl, fd = -1;
+	expect_state("5 Recovered", "the test VM");
+	do_open(O_RDWR);
+	full_check("test VM's disk (must equal the newest point)");
+	while (n-- > 0)
+		op_write();
+	ctl_dir = vm_ctl;
+	e = ctl_cmd("stop-test");
+	if (e != EBUSY)
+		die("stop-test while a test disk is open: %s, expected EBUSY", e ? strerror(e) : "succeeded");
+	expect_status("32774 System is in use", "stop-test while open");
+	full_check("test VM's disk after a refused stop-test");
+	close_img();
+	ctl_dir = by_revert ? tctl : vm_ctl;
+	e = ctl_cmd(by_revert ? "revert" : "DestroySystem");
+	ctl_dir = vm_ctl;
+	if (e)
+		die("removing the test VM: %s", strerror(e));
+	f = open(tpath, O_RDONLY);
+	if (f >= 0 || errno != ENOENT)
+		die("the test VM's disk after it was removed: %s, expected ENOENT", f >= 0 ? "opens" : strerror(errno));
+	model = vm_model, img_path = vm_img, fd = vm_fd, fd_flags = vm_flags;
+	expect_state("5 Recovered", "the VM after its test VM left");
+	full_check("the VM's disk after its test VM left");
+}
+
 static void run_cmd(const char *cmd)
 {
 	int r;
@@ -525,11 +580,12 @@ int main(int argc, char **argv)
 		die("source %s is too small", src_path);
 	source = malloc(disk_size);
 	model = malloc(disk_size);
+	test_model = malloc(disk_size);
 	if (maxlen > disk_size)
 		maxlen = disk_size;
 	buf = aligned_alloc(CLUSTER, (maxlen + 8 * CLUSTER + CLUSTER - 1) / CLUSTER * CLUSTER);
 	rbuf = aligned_alloc(CLUSTER, ((8u << 20) + maxlen + 8 * CLUSTER) / CLUSTER * CLUSTER);
-	if (!source || !model || !buf || !rbuf)
+	if (!source || !model || !test_model || !buf || !rbuf)
 		die("out of memory");
 	for (uint64_t d = 0; d < disk_size;) {
 		ssize_t r = pread(sf, source + d, disk_size - d, d);
@@ -594,6 +650,7 @@ int main(int argc, char **argv)
 		case OP_REVERT_BUSY: op_revert_busy(); break;
 		case OP_REVERT: op_revert(); break;
 		case OP_REMOUNT: op_remount(); break;
+		case OP_TEST: op_test(); break;
 		case OP_FULLCHECK:
 			logop("full check");
 			full_check("whole disk");

@@ -44,6 +44,7 @@
 #include "discover.h"
 #include "disk.h"
 #include "overlay.h"
+#include "points.h"
 #include "savedstate.h"
 #include "testutil.h"
 #include "vm.h"
@@ -1326,8 +1327,10 @@ static void test_refresh(void **state)
 	rfs_disk_put(d2);
 	assert_disk_reads(d, sys2->data, SYS_SIZE);
 	assert_int_equal(count_changed(fx, "sys", true), 1);
-	/* a disk that reads otherwise reshapes too: its partition table may differ */
-	assert_int_equal(hook_count(fx, &fx->n_reshaped), 3);
+	/* two more reshapes: the refresh that had to wait listed the new point
+	 * (points/, SPEC §9), and the one that applied it changed what the
+	 * disk reads (its partition table may differ) */
+	assert_int_equal(hook_count(fx, &fx->n_reshaped), 4);
 	/* the change is applied: closing a file later wakes nobody */
 	assert_int_equal(rfs_vm_disk_open(fx->vm, d, false), 0);
 	rfs_vm_disk_release(fx->vm, d);
@@ -1882,6 +1885,71 @@ static void test_concurrency(void **state)
 	fx_close(fx);
 }
 
+/* failover POINT, revert to the newest, a test VM next to the VM, a
+ * point whose file vanished (32779), an unknown point (32773). */
+static void test_points_and_test_vm(void **state)
+{
+	struct fx *fx = *state;
+	struct mem_file *sys, *sys2;
+	struct rfs_points *p;
+	struct rfs_vm *t;
+	struct rfs_saved s;
+	char oldest[RFS_POINT_NAME_MAX + 16];
+
+	sys = add_file(fx, "sys.vhdx", SYS_SIZE, 0x11);
+	sys2 = add_file(fx, "sys-2.avhdx", SYS_SIZE, 0x33);
+	desc_disk(fx, "sys", 2, "sys-2.avhdx", "sys.vhdx");
+	fx_open(fx);
+	p = rfs_vm_points(fx->vm);
+	assert_non_null(p);
+	assert_int_equal(rfs_points_count(p), 2);
+	snprintf(oldest, sizeof(oldest), "failover %s", rfs_points_name_at(p, 1));
+	rfs_points_put(p);
+
+	assert_outcome(cmd(fx, "failover 1999-01-01T00:00:00Z"), RFS_INVALID_PARAMETER, EINVAL);
+	assert_outcome(cmd(fx, oldest), RFS_OK, 0);
+	assert_named_reads(fx, "sys", sys->data, SYS_SIZE);
+	load_saved(fx, &s);
+	assert_tip(&s, "sys", "sys.vhdx", 0x11);
+	rfs_saved_free(&s);
+	assert_outcome(cmd(fx, "revert"), RFS_OK, 0);
+	assert_named_reads(fx, "sys", sys2->data, SYS_SIZE);
+
+	/* a test VM over the oldest point; the VM fails over to the newest */
+	assert_null(rfs_vm_test(fx->vm));
+	memcpy(oldest, "test    ", 8);
+	assert_outcome(cmd(fx, oldest), RFS_OK, 0);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_REPLICATING);
+	t = rfs_vm_test(fx->vm);
+	assert_non_null(t);
+	assert_string_equal(rfs_vm_name(t), VM_NAME " - Test");
+	assert_int_equal(rfs_vm_state(t), RFS_STATE_RECOVERED);
+	assert_true(rfs_vm_writable(t));
+	assert_null(rfs_vm_points(t));
+	assert_outcome(cmd(fx, "test"), RFS_INVALID_STATE, EPERM);
+	assert_outcome(rfs_vm_command(t, "failover", 8, true), RFS_INVALID_STATE, EPERM);
+	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	assert_int_equal(faccessat(fx->state_fd, VM_NAME " - Test/vm.state", F_OK, 0), 0);
+	/* revert written to the test VM removes it; the VM stays failed over */
+	assert_outcome(rfs_vm_command(t, "revert\n", 7, true), RFS_OK, 0);
+	assert_null(rfs_vm_test(fx->vm));
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_RECOVERED);
+	assert_int_not_equal(faccessat(fx->state_fd, VM_NAME " - Test", F_OK, 0), 0);
+	rfs_vm_put(t);
+	assert_outcome(cmd(fx, "stop-test"), RFS_INVALID_STATE, EPERM);
+	assert_outcome(cmd(fx, "revert"), RFS_OK, 0);
+
+	/* the oldest point's file vanishes before the rescan: 32779, nothing moves */
+	pthread_mutex_lock(&mem.lock);
+	sys->path[0] = '\0';
+	pthread_mutex_unlock(&mem.lock);
+	memcpy(oldest, "failover", 8);
+	assert_outcome(cmd(fx, oldest), RFS_FILE_NOT_FOUND, ENOENT);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_REPLICATING);
+	assert_named_reads(fx, "sys", sys2->data, SYS_SIZE);
+	fx_close(fx);
+}
+
 #define VM_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -1906,6 +1974,7 @@ int main(void)
 		VM_TEST(test_failover_replica_gone),
 		VM_TEST(test_mismatch),
 		VM_TEST(test_concurrency),
+		VM_TEST(test_points_and_test_vm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
