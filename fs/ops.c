@@ -242,6 +242,8 @@ static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 		return rfs_vm_status(vm, buf, size);
 	if (kind == N_OWNER)
 		return rfs_vm_owner(vm, buf, size);
+	if (kind == N_JOB)
+		return rfs_vm_job(vm, buf, size);
 	return rfs_state_format(rfs_vm_state(vm), buf, size);
 }
 
@@ -290,6 +292,7 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 	case N_STATUS:
 	case N_STATE:
 	case N_OWNER:
+	case N_JOB:
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = ctl_text(ni->kind, ni->vm, text, sizeof(text));
 		break;

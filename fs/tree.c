@@ -489,7 +489,7 @@ static int add_ctl_dir(struct tree *t, struct rfs_vm *vm)
 {
 	static const struct { enum node_kind kind; const char *name; } files[] = {
 		{ N_CONTROL, "control" }, { N_STATUS, "status" }, { N_STATE, "state" },
-		{ N_OWNER, "owner" },
+		{ N_OWNER, "owner" }, { N_JOB, "job" },
 	};
 	struct node *dir = node_new(t, N_CTLDIR, rfs_vm_name(vm), vm, NULL);
 	int r;

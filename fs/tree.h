@@ -2,7 +2,7 @@
 /*
  * fs/tree.h - the tree of SPEC §3 as FUSE inodes, following the store.
  *
- *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner}
+ *   /  vms/<vm>/<disk>.img   ctl/<vm>/{control,status,state,owner,job}
  *
  * Nodes carry the kernel's lookup count, as libfuse's passthrough_ll.c
  * does: LOOKUP adds one, FORGET takes them away. tree_sync() brings the
@@ -27,7 +27,7 @@
 
 #include "store.h"
 
-enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER };
+enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER, N_JOB };
 
 /* What a handler needs of a node, copied out with references. */
 struct node_info {
