@@ -44,10 +44,14 @@ enum rfs_result rfs_transition(enum rfs_state cur, bool has_overlay, enum rfs_ve
 	if (verb != RFS_VERB_FAILOVER && verb != RFS_VERB_REVERT && verb != RFS_VERB_COMMIT &&
 	    verb != RFS_VERB_CANCEL)
 		return RFS_NOT_SUPPORTED;
-	/* cancel stops a running job (the job's caller knows the state it
-	 * returns to: *next is left alone); nothing else does */
-	if (verb == RFS_VERB_CANCEL)
-		return cur == RFS_STATE_FAILOVER_IN_PROGRESS ? RFS_OK : RFS_INVALID_STATE;
+	/* cancel stops a running job, and the one job (commit) runs from 5 */
+	if (verb == RFS_VERB_CANCEL) {
+		if (cur != RFS_STATE_FAILOVER_IN_PROGRESS)
+			return RFS_INVALID_STATE;
+		if (next)
+			*next = RFS_STATE_RECOVERED;
+		return RFS_OK;
+	}
 
 	switch (cur) {
 	case RFS_STATE_FAILOVER_IN_PROGRESS:

@@ -1077,8 +1077,6 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 	if (code != RFS_OK)
 		return outcome_of(code);
 
-	if (verb == RFS_VERB_CANCEL)
-		next = vm->state;
 	rfs_log(LOG_INFO, "%s: %s (state %d -> %d)", vm->name, rfs_verb_name(verb), cur, next);
 	switch (verb) {
 	case RFS_VERB_FAILOVER:
