@@ -429,6 +429,7 @@ static int build_standalone(struct rfs_vm *vm, int dirfd)
 	free_known(vm->known, vm->nknown);
 	vm->known = known;
 	vm->nknown = (unsigned)vm->on_disk.ntips;
+	free(vm->disks); /* empty: a first load, or after fence() */
 	vm->disks = list;
 	vm->ndisks = n;
 	return 0;

@@ -32,7 +32,7 @@ for at in 0 300 900; do
 done
 qemu-img convert -q -f raw -O vhdx -o subformat=dynamic "$T/data.raw" "$R/vm2/data.vhdx"
 # vmk: the crash rounds; vmx: the cancel (a fixed VHD, sparse on disk)
-random_disk 32 "$T/vmk.raw" "$R/vmk/sys.vhdx" vhdx -o subformat=dynamic
+random_disk 160 "$T/vmk.raw" "$R/vmk/sys.vhdx" vhdx -o subformat=dynamic
 qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$R/vmx/big.vhd" 16G
 # sha256 of every replica file; the 16 GiB fixed VHD by its data runs
 # (SEEK_DATA: the holes read as zeros by definition), so that proving it
@@ -139,7 +139,7 @@ for round in $(seq 1 "$KILLS"); do
 	rfs_mount "$R" "$M"
 	ctl vmk failover "$M" || fail "round $round: failover"
 	pid=$(rfs_pid "$M")
-	kill_after=$((2 + RANDOM % 40))
+	kill_after=$((1 + RANDOM % 12))
 	ctl vmk commit "$M" || fail "round $round: commit"
 	rc=0
 	"$CW" write --img "$IMG" --journal "$T/journal" --seed "$((SEED + round))" --threads 4 \
