@@ -842,6 +842,8 @@ static int fill_absent(struct cow_overlay *ov, const uint8_t *buf, uint64_t base
 	return 0;
 }
 
+/* Runs are found with cow_extent(), the overlay's one map: a run it does
+ * not report as absent is never filled (nor punched by cow_unfill()). */
 int cow_fill(struct cow_overlay *ov, const void *buf, size_t len, uint64_t off, uint64_t *written)
 {
 	uint64_t pos = off, end = off + len, done = 0;
@@ -854,7 +856,7 @@ int cow_fill(struct cow_overlay *ov, const void *buf, size_t len, uint64_t off, 
 		uint64_t run = 0;
 		bool in_overlay = false;
 
-		err = extent_at(ov, pos, end, &run, &in_overlay);
+		err = cow_extent(ov, pos, end - pos, &run, &in_overlay);
 		if (!err && !in_overlay)
 			err = fill_absent(ov, buf, off, pos, pos + run, &done);
 		pos += run;
@@ -900,7 +902,7 @@ int cow_unfill(struct cow_overlay *ov, const struct cow_source *src, size_t len,
 		uint64_t run = 0;
 		bool in_overlay = false;
 
-		err = extent_at(ov, pos, end, &run, &in_overlay);
+		err = cow_extent(ov, pos, end - pos, &run, &in_overlay);
 		if (!err && in_overlay) {
 			err = rfs_pread_full(ov->fd, mine + (pos - off), run, cow_file_offset(ov, pos));
 			if (!err)
