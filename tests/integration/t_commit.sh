@@ -6,7 +6,7 @@
 #     fio verifies. Then the replica files are deleted and the store
 #     remounted: the VM is listed in state 6 and reads byte for byte what it
 #     read before.
-#  2. kill -9 at random moments (0-1.2 s) of N commits while
+#  2. kill -9 at random moments (0-0.9 s) of N commits while
 #     tests/tools/rfs_crashwriter.c writes and journals what fsync
 #     acknowledged: each VM comes back in 5 or 6 with every acknowledged
 #     write.
@@ -145,7 +145,7 @@ for round in $(seq 1 "$KILLS"); do
 	"$CW" write --img "$IMG" --journal "$T/journal" --seed "$((SEED + round))" --threads 4 \
 		>"$T/cw.out" 2>&1 &
 	cw=$!
-	delay=$((RANDOM % 1200))
+	delay=$((RANDOM % 900))
 	ctl vmk commit "$M" || fail "round $round: commit"
 	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
 	kill -9 "$pid"
