@@ -1067,7 +1067,8 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 
 	pthread_mutex_lock(&vm->open_lock);
 	cur = rfs_state_shown(vm->state, &vm->facts);
-	has_overlay = vm->has_overlay;
+	/* a committed VM's overlays are its only copy: no revert from 8 */
+	has_overlay = vm->has_overlay && !vm->on_disk.standalone;
 	retired = vm->retired;
 	pthread_mutex_unlock(&vm->open_lock);
 	if (retired)

@@ -1992,6 +1992,25 @@ static void test_commit_job(void **state)
 	assert_outcome(cmd(fx, "revert"), RFS_INVALID_STATE, EPERM);
 	fx_reopen(fx);
 	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+
+	/* an overlay of a committed VM missing: state 8, and no revert (the
+	 * overlays are the VM's only copy) */
+	{
+		int dirfd = vm_state_fd(fx);
+
+		assert_int_equal(renameat(dirfd, "data.overlay", dirfd, "data.overlay.away"), 0);
+		fx_reopen(fx);
+		assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_CRITICAL);
+		assert_disks(fx, "sys");
+		assert_outcome(cmd(fx, "revert"), RFS_NOT_AVAILABLE, ENODEV);
+		assert_true(overlay_exists(fx, "sys"));
+		assert_int_equal(renameat(dirfd, "data.overlay.away", dirfd, "data.overlay"), 0);
+		close(dirfd);
+	}
+	fx_reopen(fx);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
 	fx_close(fx);
 }
 
