@@ -27,6 +27,8 @@ static const struct verb_word verb_words[] = {
 	{ "RevertFailover", RFS_VERB_REVERT },
 	{ "commit", RFS_VERB_COMMIT },
 	{ "CommitFailover", RFS_VERB_COMMIT },
+	{ "cancel", RFS_VERB_CANCEL },
+	{ "RequestStateChange", RFS_VERB_CANCEL },
 };
 
 /* The white space of SPEC §5: " \t\r\n\v\f", ASCII only. */
@@ -198,6 +200,8 @@ const char *rfs_verb_name(enum rfs_verb verb)
 		return "revert";
 	case RFS_VERB_COMMIT:
 		return "commit";
+	case RFS_VERB_CANCEL:
+		return "cancel";
 	}
 	return "unknown"; /* not a verb: still safe to print */
 }

@@ -7,7 +7,8 @@
  *     -> RFS_INCORRECT_DATA_TYPE;
  *   - leading/trailing white space (" \t\r\n\v\f") is ignored;
  *   - the first word, case-insensitively, is a verb or its Hyper-V alias:
- *     failover|InitiateFailover, revert|RevertFailover, commit|CommitFailover;
+ *     failover|InitiateFailover, revert|RevertFailover, commit|CommitFailover,
+ *     cancel|RequestStateChange;
  *     otherwise (also an empty command) -> RFS_NOT_SUPPORTED;
  *   - anything after the verb -> RFS_INVALID_PARAMETER.
  * Pure: no I/O, no allocation.
@@ -21,7 +22,7 @@
 
 #define RFS_CMD_MAX 4096
 
-enum rfs_verb { RFS_VERB_FAILOVER, RFS_VERB_REVERT, RFS_VERB_COMMIT };
+enum rfs_verb { RFS_VERB_FAILOVER, RFS_VERB_REVERT, RFS_VERB_COMMIT, RFS_VERB_CANCEL };
 
 /* Returns RFS_OK and *verb, or the refusal code. */
 enum rfs_result rfs_parse_command(const char *buf, size_t len, enum rfs_verb *verb);
@@ -42,7 +43,7 @@ enum rfs_point_verb { RFS_PVERB_NONE, RFS_PVERB_FAILOVER_AT, RFS_PVERB_TEST, RFS
 enum rfs_result rfs_parse_point_command(const char *buf, size_t len, enum rfs_point_verb *pverb,
 					char *point, size_t size);
 
-/* "failover", "revert", "commit". */
+/* "failover", "revert", "commit", "cancel". */
 const char *rfs_verb_name(enum rfs_verb verb);
 
 #endif

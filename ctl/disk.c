@@ -19,11 +19,11 @@ struct rfs_disk {
 	/* immutable after rfs_disk_new() */
 	char name[NAME_MAX + 1];     /* shown name, also the overlay's name */
 	void *owner;                 /* the VM */
-	const struct rfs_backend *be;
 	struct cow_source source;    /* reads the chain: the overlay's lower layer */
 
 	unsigned refs;               /* atomic */
 	pthread_rwlock_t io_lock;    /* guards the fields below */
+	const struct rfs_backend *be; /* the zero backend once committed */
 	void *img;                   /* the opened replica chain */
 	uint64_t size;               /* its virtual size (also read atomically) */
 	char **chain;                /* its files, tip first */
@@ -278,6 +278,153 @@ int rfs_disk_swap(struct rfs_disk *d, void *img, char *const *chain, size_t chai
 	return 0;
 }
 
+int rfs_disk_replica_extent(struct rfs_disk *d, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&d->io_lock);
+	if (d->be->extent) {
+		r = d->be->extent(d->img, off, len, run, allocated);
+	} else {
+		*run = len < d->size - off ? len : d->size - off; /* no map: all data */
+		*allocated = true;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&d->io_lock);
+	return r;
+}
+
+int rfs_disk_fill(struct rfs_disk *d, void *buf, size_t len, uint64_t off, uint64_t *written)
+{
+	int r;
+
+	*written = 0;
+	pthread_rwlock_rdlock(&d->io_lock);
+	if (d->retired || !d->overlay) {
+		r = -ESTALE;
+	} else {
+		r = d->be->read(d->img, buf, len, off);
+		if (r == 0)
+			r = cow_fill(d->overlay, buf, len, off, written);
+	}
+	pthread_rwlock_unlock(&d->io_lock);
+	return r;
+}
+
+int rfs_disk_unfill(struct rfs_disk *d, size_t len, uint64_t off)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&d->io_lock);
+	r = d->retired || !d->overlay ? -ESTALE : cow_unfill(d->overlay, &d->source, len, off);
+	pthread_rwlock_unlock(&d->io_lock);
+	return r;
+}
+
+uint32_t rfs_disk_cluster(struct rfs_disk *d)
+{
+	uint32_t c;
+
+	pthread_rwlock_rdlock(&d->io_lock);
+	c = d->overlay ? cow_cluster_size(d->overlay) : 0;
+	pthread_rwlock_unlock(&d->io_lock);
+	return c;
+}
+
+/* --- the zero backend: what a committed disk has under its overlay -------- */
+
+static int zero_open(const char *const *paths, size_t n, unsigned max_handles, void **img, char *err,
+		     size_t errlen)
+{
+	snprintf(err, errlen, "a committed disk has no replica chain");
+	return -EOPNOTSUPP;
+}
+
+static void zero_close(void *img)
+{
+	free(img);
+}
+
+static int zero_read(void *img, void *buf, size_t len, uint64_t off)
+{
+	memset(buf, 0, len);
+	return 0;
+}
+
+static void zero_info(void *img, struct rfs_image_info *info)
+{
+	*info = *(struct rfs_image_info *)img;
+}
+
+static int zero_stat(void *img, uint64_t *allocated, struct timespec *mtime, struct timespec *ctime)
+{
+	*allocated = 0;
+	mtime->tv_sec = ctime->tv_sec = 0;
+	mtime->tv_nsec = ctime->tv_nsec = 0;
+	return 0;
+}
+
+static int zero_identify(const char *path, uint8_t id[16])
+{
+	return -EOPNOTSUPP;
+}
+
+static int zero_extent(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	uint64_t size = ((struct rfs_image_info *)img)->virtual_size;
+
+	*run = len < size - off ? len : size - off;
+	*allocated = false;
+	return 0;
+}
+
+static const struct rfs_backend zero_backend = {
+	.open = zero_open,
+	.close = zero_close,
+	.read = zero_read,
+	.info = zero_info,
+	.stat = zero_stat,
+	.identify = zero_identify,
+	.extent = zero_extent,
+};
+
+int rfs_disk_make_standalone(struct rfs_disk *d)
+{
+	struct rfs_image_info *info = malloc(sizeof(*info));
+	const struct rfs_backend *old_be;
+	void *old_img;
+
+	if (!info)
+		return -ENOMEM;
+	pthread_rwlock_wrlock(&d->io_lock);
+	d->be->info(d->img, info);
+	old_be = d->be;
+	old_img = d->img;
+	d->be = &zero_backend;
+	d->img = info;
+	d->sig = 0;
+	pthread_rwlock_unlock(&d->io_lock);
+	old_be->close(old_img);
+	return 0;
+}
+
+int rfs_disk_new_standalone(const struct cow_identity *id, const char *tip_file, void *owner,
+			    struct rfs_disk **out)
+{
+	struct rfs_image_info *info = malloc(sizeof(*info));
+	char *chain[1] = { (char *)tip_file };
+	int r;
+
+	if (!info)
+		return -ENOMEM;
+	info->virtual_size = id->virtual_size;
+	memcpy(info->identifier, id->identifier, sizeof(info->identifier));
+	r = rfs_disk_new(id->disk, owner, &zero_backend, info, chain, 1, 0, out);
+	if (r < 0)
+		free(info);
+	return r;
+}
+
 void rfs_disk_retire(struct rfs_disk *d)
 {
 	pthread_rwlock_wrlock(&d->io_lock);
@@ -356,6 +503,11 @@ static int vhd_identify(const char *path, uint8_t id[16])
 	return r;
 }
 
+static int vhd_extent(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	return vhd_image_extent(img, off, len, run, allocated);
+}
+
 const struct rfs_backend rfs_vhd_backend = {
 	.open = vhd_open,
 	.close = vhd_close,
@@ -363,4 +515,5 @@ const struct rfs_backend rfs_vhd_backend = {
 	.info = vhd_info,
 	.stat = vhd_stat,
 	.identify = vhd_identify,
+	.extent = vhd_extent,
 };

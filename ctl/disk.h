@@ -54,6 +54,10 @@ struct rfs_backend {
 	int (*stat)(void *img, uint64_t *allocated, struct timespec *mtime, struct timespec *ctime);
 	/* The identifier recorded in file @path (any layer of a chain). */
 	int (*identify)(const char *path, uint8_t id[16]);
+	/* From @off (< virtual size), *run bytes (1..@len) that are all
+	 * *allocated (data) or all not (read as zeros): vhd_image_extent().
+	 * Thread-safe. */
+	int (*extent)(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated);
 };
 
 extern const struct rfs_backend rfs_vhd_backend;
@@ -102,6 +106,29 @@ bool rfs_disk_has_overlay(struct rfs_disk *d);
 /* Put a new chain under the disk (no overlay attached, no file open).
  * Takes @img; the old one is closed. 0 or -ENOMEM (nothing changed). */
 int rfs_disk_swap(struct rfs_disk *d, void *img, char *const *chain, size_t chain_len, uint64_t sig);
+/* --- commit (SPEC §10; ctl/commit.c) -------------------------------------- */
+
+/* The replica's map at @off: see rfs_backend.extent. 0 or -errno. */
+int rfs_disk_replica_extent(struct rfs_disk *d, uint64_t off, uint64_t len, uint64_t *run, bool *allocated);
+/* Read [off, off+len) of the replica into @buf, then cow_fill() the
+ * overlay with it (absent, non-zero clusters only). *written: bytes the
+ * overlay took. -ESTALE without an overlay or once retired. */
+int rfs_disk_fill(struct rfs_disk *d, void *buf, size_t len, uint64_t off, uint64_t *written);
+/* cow_unfill() of [off, off+len) with every reader and writer of the disk
+ * excluded (io_lock as writer). */
+int rfs_disk_unfill(struct rfs_disk *d, size_t len, uint64_t off);
+/* The overlay's cluster size (0 without an overlay). */
+uint32_t rfs_disk_cluster(struct rfs_disk *d);
+
+/* Committed (standalone): the disk's lower layer becomes zeros - its
+ * replica chain is closed and never read again - and its identity stays
+ * (rfs_disk_identity). 0 or -ENOMEM (nothing changed). */
+int rfs_disk_make_standalone(struct rfs_disk *d);
+/* A standalone disk from an overlay's identity @id, reading zeros below
+ * the overlay; its chain is the one name @tip_file (recorded in vm.state). */
+int rfs_disk_new_standalone(const struct cow_identity *id, const char *tip_file, void *owner,
+			    struct rfs_disk **out);
+
 /* The disk left its VM: I/O and opens fail with -ESTALE from now on. */
 void rfs_disk_retire(struct rfs_disk *d);
 bool rfs_disk_retired(struct rfs_disk *d);

@@ -41,8 +41,17 @@ enum rfs_result rfs_transition(enum rfs_state cur, bool has_overlay, enum rfs_ve
 {
 	enum rfs_state to;
 
-	if (verb != RFS_VERB_FAILOVER && verb != RFS_VERB_REVERT && verb != RFS_VERB_COMMIT)
+	if (verb != RFS_VERB_FAILOVER && verb != RFS_VERB_REVERT && verb != RFS_VERB_COMMIT &&
+	    verb != RFS_VERB_CANCEL)
 		return RFS_NOT_SUPPORTED;
+	/* cancel stops a running job, and the one job (commit) runs from 5 */
+	if (verb == RFS_VERB_CANCEL) {
+		if (cur != RFS_STATE_FAILOVER_IN_PROGRESS)
+			return RFS_INVALID_STATE;
+		if (next)
+			*next = RFS_STATE_RECOVERED;
+		return RFS_OK;
+	}
 
 	switch (cur) {
 	case RFS_STATE_FAILOVER_IN_PROGRESS:
@@ -84,6 +93,8 @@ enum rfs_state rfs_state_shown(enum rfs_state stored, const struct rfs_vm_facts 
 {
 	if (f->saved_unknown || f->broken || f->mismatch)
 		return RFS_STATE_CRITICAL;
+	if (f->job_running)
+		return RFS_STATE_FAILOVER_IN_PROGRESS;
 	return stored;
 }
 

@@ -8,7 +8,8 @@
  *
  * Refusals: a command from a state it is not valid in -> 32775; any command
  * on a VM in state 8 -> 32777, except revert when an overlay exists; any
- * command while 12 (a job runs) -> 32774.
+ * command while 12 (a job runs) -> 32774, except cancel, which is valid
+ * only then (elsewhere 32775).
  */
 #ifndef RFS_CTL_MACHINE_H
 #define RFS_CTL_MACHINE_H
@@ -51,9 +52,11 @@ struct rfs_vm_facts {
 	bool saved_unknown; /* vm.state cannot be read */
 	bool broken;        /* a disk cannot be served */
 	bool mismatch;      /* an overlay belongs to another replica */
+	bool job_running;   /* a job (commit) runs: shown as 12 */
 };
 
-/* The state shown: 8 when anything in @f is true, else @stored. */
+/* The state shown: 8 when the VM is broken (saved_unknown, broken,
+ * mismatch), else 12 while a job runs, else @stored. */
 enum rfs_state rfs_state_shown(enum rfs_state stored, const struct rfs_vm_facts *f);
 
 /* May the disks be opened for writing: never when vm.state is unknown or an

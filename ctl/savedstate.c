@@ -27,6 +27,8 @@
 #define SAVED_TMP_NAME "vm.state.tmp"
 #define SAVED_MAGIC_PREFIX "replicafs-vm-state "
 #define SAVED_VERSION 2
+#define SAVED_VERSION_STANDALONE 3 /* format 2 plus the line below */
+#define SAVED_STANDALONE "standalone"
 
 /* ---- the struct ---- */
 
@@ -347,7 +349,7 @@ static int saved_parse(const char *buf, size_t len, struct rfs_saved *s)
 
 	if (!next_line(buf, len, &pos, &line, &line_len) ||
 	    !line_has_key(line, line_len, SAVED_MAGIC_PREFIX, &rest, &rest_len) ||
-	    !parse_decimal(rest, rest_len, &v) || (v != 1 && v != 2))
+	    !parse_decimal(rest, rest_len, &v) || v < 1 || v > SAVED_VERSION_STANDALONE)
 		return -EBADMSG;
 	s->version = v;
 
@@ -370,6 +372,16 @@ static int saved_parse(const char *buf, size_t len, struct rfs_saved *s)
 			return -EBADMSG;
 	}
 
+	if (s->version == SAVED_VERSION_STANDALONE) {
+		/* format 3: exactly this line, and only in state 6 */
+		if (s->state != RFS_STATE_COMMITTED || line_len != strlen(SAVED_STANDALONE) ||
+		    memcmp(line, SAVED_STANDALONE, line_len) != 0)
+			return -EBADMSG;
+		s->standalone = true;
+		crc_start = pos;
+		if (!next_line(buf, len, &pos, &line, &line_len))
+			return -EBADMSG;
+	}
 	while (s->version >= 2 && line_has_key(line, line_len, "tip ", &rest, &rest_len)) {
 		if (s->state == RFS_STATE_REPLICATING)
 			return -EBADMSG;
@@ -476,6 +488,8 @@ static int saved_check(const struct rfs_saved *s)
 
 	if (!s || !state_storable((int)s->state) || (s->has_status && !rfs_result_valid(s->status)))
 		return -EINVAL;
+	if (s->standalone && s->state != RFS_STATE_COMMITTED)
+		return -EINVAL;
 	if (s->ntips > RFS_SAVED_MAX_TIPS || (s->ntips && !s->tips) ||
 	    (s->ntips && s->state == RFS_STATE_REPLICATING))
 		return -EINVAL;
@@ -491,7 +505,8 @@ static int saved_check(const struct rfs_saved *s)
 /* The format-2 text of @s (checked) in a malloc'd *@out; 0 or -ENOMEM. */
 static int saved_format(const struct rfs_saved *s, char **out, size_t *out_len)
 {
-	size_t cap = 64, i, k;
+	int version = s->standalone ? SAVED_VERSION_STANDALONE : SAVED_VERSION;
+	size_t cap = 64 + sizeof(SAVED_STANDALONE), i, k;
 	char *buf, *p;
 	int n;
 
@@ -502,12 +517,13 @@ static int saved_format(const struct rfs_saved *s, char **out, size_t *out_len)
 	if (!buf)
 		return -ENOMEM;
 	if (s->has_status)
-		n = snprintf(buf, cap, SAVED_MAGIC_PREFIX "%d\nstate %d\nstatus %d\n", SAVED_VERSION,
+		n = snprintf(buf, cap, SAVED_MAGIC_PREFIX "%d\nstate %d\nstatus %d\n", version,
 			     (int)s->state, s->status);
 	else
-		n = snprintf(buf, cap, SAVED_MAGIC_PREFIX "%d\nstate %d\n", SAVED_VERSION,
-			     (int)s->state);
+		n = snprintf(buf, cap, SAVED_MAGIC_PREFIX "%d\nstate %d\n", version, (int)s->state);
 	p = buf + n;
+	if (s->standalone)
+		p += snprintf(p, cap - (size_t)n, SAVED_STANDALONE "\n");
 	for (i = 0; i < s->ntips; i++) {
 		const struct rfs_saved_tip *t = &s->tips[i];
 

@@ -29,6 +29,15 @@
  * other byte, "\x00" and uppercase hex. The largest file (RFS_SAVED_MAX_TIPS
  * tips, all names NAME_MAX bytes of escaped bytes) is RFS_SAVED_MAX bytes.
  *
+ * Format 3 is format 2 with "replicafs-vm-state 3" and one more line,
+ * exactly "standalone", right after the status line (after the state line
+ * when there is no status); only in state 6. It says the commit copied
+ * every byte the VM needs into its overlays: the VM reads nothing from the
+ * replica any more and is served from its state folder alone (its disks'
+ * names and sizes from the overlay headers, their files from the tips).
+ * rfs_saved_store() writes format 3 for a standalone state, else format 2,
+ * so a state file that is not standalone still loads in older releases.
+ *
  * Format 1, written by releases before the recovery point was recorded, is
  * still loaded (as version 1, no tips); the caller then finds the point
  * from the overlays' own headers and stores format 2:
@@ -79,7 +88,9 @@ struct rfs_saved {
 	enum rfs_state state;     /* 3, 5 or 6 */
 	bool has_status;
 	int status;               /* a valid result code when has_status */
-	int version;              /* format of the file it was loaded from (1 or 2); stores always write 2 */
+	bool standalone;          /* state 6 only: committed, reads nothing from the replica (format 3) */
+	int version;              /* format of the file it was loaded from (1, 2 or 3); stores write 2,
+				   * or 3 when standalone */
 	size_t ntips;             /* 0: no point recorded (state 3, or a format-1 file) */
 	struct rfs_saved_tip *tips; /* owned (malloc'd array), sorted by disk name */
 };
@@ -116,9 +127,10 @@ const struct rfs_saved_tip *rfs_saved_find_tip(const struct rfs_saved *s, const 
 int rfs_saved_load(int dirfd, struct rfs_saved *out);
 
 /*
- * Store @s atomically into @dirfd, in format 2 whatever s->version says.
+ * Store @s atomically into @dirfd, in format 2 (3 when standalone) whatever
+ * s->version says.
  * -EINVAL, with nothing written, if @s is not storable: state not 3/5/6,
- * invalid status, tips in state 3, more than RFS_SAVED_MAX_TIPS, a bad name,
+ * invalid status, tips in state 3, standalone outside state 6, more than RFS_SAVED_MAX_TIPS, a bad name,
  * tips not strictly sorted by disk. Otherwise 0 or -errno (-ENOSPC ...); on
  * failure the previous file is intact (see savedstate.c for the one
  * exception, a failed fsync of the folder after the rename).

@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "savedstate.h"
 
 /* After an event, wait for this much quiet before rescanning (a copy in
  * progress sends many), but never longer than SETTLE_MAX_MS. */
@@ -105,6 +108,69 @@ static int describe(void *arg, const char *name, struct rfs_vm_desc *out, uint64
 	return r;
 }
 
+/* --- committed VMs (SPEC §10) ---------------------------------------------------- */
+
+/* Is STATE/@name the state folder of a committed, standalone VM (vm.state
+ * format 3)? Such a VM is served from it even when its replica folder is
+ * gone. */
+static bool committed_here(struct rfs_store *store, const char *name)
+{
+	char dir[PATH_MAX + NAME_MAX + 2];
+	struct rfs_saved s;
+	bool yes = false;
+	int fd;
+
+	if (snprintf(dir, sizeof(dir), "%s/%s", store->state_dir, name) >= (int)sizeof(dir))
+		return false;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (rfs_saved_load(fd, &s) == 0)
+		yes = s.state == RFS_STATE_COMMITTED && s.standalone;
+	rfs_saved_free(&s);
+	close(fd);
+	return yes;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Add to the sorted folder names @names the committed VMs of the state
+ * folder that have no replica folder (any more). 0 or -ENOMEM. */
+static int add_committed(struct rfs_store *store, char ***names, size_t *n)
+{
+	DIR *d = opendir(store->state_dir);
+	size_t before = *n;
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return 0; /* no state folder yet: nothing committed */
+	while (r == 0 && (de = readdir(d))) {
+		char **grown;
+
+		if (de->d_name[0] == '.' ||
+		    (before && bsearch(&(char *){ de->d_name }, *names, before, sizeof(char *), cmp_names)) ||
+		    !committed_here(store, de->d_name))
+			continue;
+		grown = realloc(*names, (*n + 1) * sizeof(char *));
+		if (!grown || !(grown[*n] = strdup(de->d_name))) {
+			if (grown)
+				*names = grown;
+			r = -ENOMEM;
+			break;
+		}
+		*names = grown;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > before)
+		qsort(*names, *n, sizeof(char *), cmp_names);
+	return r;
+}
+
 /* --- the VM list -------------------------------------------------------------- */
 
 static int open_vm(struct rfs_store *store, const char *name, struct rfs_vm **out)
@@ -114,6 +180,13 @@ static int open_vm(struct rfs_store *store, const char *name, struct rfs_vm **ou
 	int r;
 
 	r = describe(store, name, &desc, &fp);
+	if (r == -ENOENT && committed_here(store, name)) {
+		/* no replica folder: the VM is its state folder */
+		memset(&desc, 0, sizeof(desc));
+		snprintf(desc.name, sizeof(desc.name), "%s", name);
+		fp = 0;
+		r = 0;
+	}
 	if (r < 0)
 		return r;
 	r = rfs_vm_open(&desc, fp, &store->cfg.vm, out);
@@ -291,8 +364,12 @@ static int rescan_locked(struct rfs_store *store, bool *changed)
 	r = rfs_discover_vms_dir(store->replica_dir, vms_dir, sizeof(vms_dir));
 	if (r == 0)
 		r = rfs_discover_list(vms_dir, store->state_dir, &names, &n);
-	if (r < 0)
+	if (r == 0)
+		r = add_committed(store, &names, &n);
+	if (r < 0) {
+		rfs_discover_list_free(names, n);
 		return r;
+	}
 	pthread_mutex_lock(&store->lock);
 	snprintf(store->vms_dir, sizeof(store->vms_dir), "%s", vms_dir);
 	pthread_mutex_unlock(&store->lock);
@@ -520,7 +597,9 @@ int rfs_store_start(struct rfs_store *store)
 
 void rfs_store_stop(struct rfs_store *store)
 {
+	struct rfs_vm **vms;
 	uint64_t one = 1;
+	size_t n;
 
 	if (store->running) {
 		__atomic_store_n(&store->stopping, true, __ATOMIC_RELEASE);
@@ -528,6 +607,14 @@ void rfs_store_stop(struct rfs_store *store)
 			rfs_log(LOG_WARNING, "watcher stop: %s", strerror(errno));
 		pthread_join(store->thread, NULL);
 		store->running = false;
+	}
+	/* No command comes any more: end the jobs (a commit goes back to 5). */
+	if (rfs_store_vms(store, &vms, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			rfs_vm_stop_job(vms[i]);
+			rfs_vm_put(vms[i]);
+		}
+		free(vms);
 	}
 	if (store->inotify_fd >= 0)
 		close(store->inotify_fd);

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "commit.h"
+#include "job.h"
 #include "log.h"
 #include "overlay.h"
 #include "owner.h"
@@ -51,6 +53,10 @@ struct rfs_vm {
 	enum rfs_state state;        /* stored state, as shown through the rules */
 	bool has_status;             /* status: the last command's result */
 	enum rfs_result status;
+	unsigned status_gen;         /* counts the statuses shown (a job's result replaces
+				      * only its own 4096) */
+	struct rfs_job *job;         /* the current or last job (ctl/<vm>/job); replaced
+				      * under cmd_lock too */
 	struct rfs_vm_facts facts;   /* what else the shown state depends on */
 	bool has_overlay;            /* overlay files exist in the state folder */
 	bool retired;                /* left the tree */
@@ -556,6 +562,59 @@ struct rfs_points *rfs_vm_points(struct rfs_vm *vm)
 static void open_test_at_load(struct rfs_vm *vm);
 
 /*
+ * A committed, standalone VM (vm.state format 3) is served from its state
+ * folder alone: one disk per tip, named and sized by its overlay's header,
+ * reading zeros below the overlay; the replica folder is not looked at (it
+ * may be gone). A disk whose overlay header cannot be read is broken
+ * (state 8). 0 or -ENOMEM.
+ */
+static int build_standalone(struct rfs_vm *vm, int dirfd)
+{
+	struct rfs_disk **list = calloc(vm->on_disk.ntips ? vm->on_disk.ntips : 1, sizeof(*list));
+	char **known = calloc(vm->on_disk.ntips ? vm->on_disk.ntips : 1, sizeof(*known));
+	unsigned n = 0;
+
+	if (!list || !known)
+		goto out_nomem;
+	for (size_t i = 0; i < vm->on_disk.ntips; i++) {
+		const struct rfs_saved_tip *tip = &vm->on_disk.tips[i];
+		struct cow_identity id;
+		int r;
+
+		known[i] = strdup(tip->disk);
+		if (!known[i])
+			goto out_nomem;
+		r = cow_peek(dirfd, tip->disk, &id);
+		if (r == 0 && strcmp(id.disk, tip->disk) != 0)
+			r = -EUCLEAN;
+		if (r < 0) {
+			rfs_log(LOG_ERR, "%s: committed disk %s: its overlay cannot be read: %s", vm->name,
+				tip->disk, r == -EUCLEAN ? "corrupt overlay header" : strerror(-r));
+			vm->facts.broken = true;
+			continue;
+		}
+		r = rfs_disk_new_standalone(&id, tip->file, vm, &list[n]);
+		if (r < 0)
+			goto out_nomem;
+		n++;
+	}
+	free_known(vm->known, vm->nknown);
+	vm->known = known;
+	vm->nknown = (unsigned)vm->on_disk.ntips;
+	free(vm->disks); /* empty: a first load, or after fence() */
+	vm->disks = list;
+	vm->ndisks = n;
+	return 0;
+
+out_nomem:
+	while (list && n--)
+		rfs_disk_put(list[n]);
+	free(list);
+	free_known(known, (unsigned)vm->on_disk.ntips);
+	return -ENOMEM;
+}
+
+/*
  * Bring the VM in line with its state folder at open: load the saved state,
  * open the disks at their point, attach the overlays of a failed-over VM,
  * migrate a format-1 vm.state, remove overlays a crash left in state 3.
@@ -589,7 +648,10 @@ static int load(struct rfs_vm *vm, const struct rfs_vm_desc *desc)
 			vm->times[RFS_VM_STATE] = vm->times[RFS_VM_STATUS] = st.st_mtim;
 	}
 	failed_over = !vm->facts.saved_unknown && vm->state != RFS_STATE_REPLICATING;
-	r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);
+	if (failed_over && vm->on_disk.standalone && dirfd >= 0 && !vm->ndisks)
+		r = build_standalone(vm, dirfd);
+	else
+		r = build_disks(vm, desc, dirfd, failed_over, &content, &shape);
 	if (r == 0) {
 		update_points(vm, desc);
 		open_test_at_load(vm);
@@ -712,6 +774,8 @@ void rfs_vm_put(struct rfs_vm *vm)
 {
 	if (!vm || __atomic_sub_fetch(&vm->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	rfs_vm_stop_job(vm);
+	rfs_job_free(vm->job);
 	detach_overlays(vm);
 	for (unsigned d = 0; d < vm->ndisks; d++)
 		rfs_disk_put(vm->disks[d]);
@@ -786,6 +850,7 @@ static enum rfs_state show_status(struct rfs_vm *vm, enum rfs_result code)
 	pthread_mutex_lock(&vm->open_lock);
 	vm->has_status = true;
 	vm->status = code;
+	vm->status_gen++;
 	vm->local_status = !vm->owner;
 	s = vm->state;
 	pthread_mutex_unlock(&vm->open_lock);
@@ -1061,19 +1126,158 @@ out_unlock:
 	return o;
 }
 
-static struct rfs_outcome do_commit(struct rfs_vm *vm, enum rfs_state next)
+/* --- the commit job (SPEC §10; the copy is ctl/commit.c) ----------------------- */
+
+struct commit_ctx {
+	struct rfs_vm *vm;           /* outlives the job: rfs_vm_put() ends it first */
+	struct rfs_commit *commit;
+	unsigned gen;                /* status_gen of the job's own 4096 */
+};
+
+static int commit_run(struct rfs_job *job, void *arg)
 {
+	struct commit_ctx *ctx = arg;
+
+	return rfs_commit_run(ctx->commit, job);
+}
+
+/* Store state 6, standalone, with the tips and @status; then the disks
+ * stop reading the replica. Caller holds cmd_lock. */
+static int store_committed(struct rfs_vm *vm, bool has_status, enum rfs_result status)
+{
+	struct rfs_saved s;
 	int dirfd, r;
 
+	if (!__atomic_load_n(&vm->owner, __ATOMIC_RELAXED))
+		return -ESTALE; /* fenced meanwhile: the state folder is another's */
 	dirfd = vm_state_dir(vm, true);
 	if (dirfd < 0)
-		return outcome_of_errno(dirfd);
-	r = store_saved(vm, dirfd, next, true, RFS_OK, true);
+		return dirfd;
+	rfs_saved_init(&s);
+	r = rfs_saved_copy(&s, &vm->on_disk);
+	for (unsigned d = 0; r == 0 && d < vm->ndisks; d++) {
+		struct cow_identity id;
+		size_t n;
+		char *const *chain = rfs_disk_chain(vm->disks[d], &n);
+
+		rfs_disk_identity(vm->disks[d], &id);
+		r = rfs_saved_set_tip(&s, rfs_disk_name(vm->disks[d]), base_name(chain[0]), id.identifier);
+	}
+	if (r == 0) {
+		s.state = RFS_STATE_COMMITTED;
+		s.standalone = true;
+		s.has_status = has_status;
+		s.status = has_status ? status : RFS_OK;
+		r = rfs_saved_store(dirfd, &s);
+	}
 	close(dirfd);
-	if (r < 0)
-		return outcome_of_errno(r);
-	publish_state(vm, next, true);
+	if (r < 0) {
+		rfs_saved_free(&s);
+		return r;
+	}
+	rfs_saved_free(&vm->on_disk);
+	vm->on_disk = s;
+	for (unsigned d = 0; d < vm->ndisks; d++)
+		if (rfs_disk_make_standalone(vm->disks[d]) < 0)
+			rfs_log(LOG_WARNING, "%s/%s: replica kept open until the next mount (out of memory)",
+				vm->name, rfs_disk_name(vm->disks[d]));
+	publish_state(vm, RFS_STATE_COMMITTED, true);
 	notify_changed(vm, false);
+	return 0;
+}
+
+/* The job's end, on its thread: state 6 after a complete copy, else 5 as
+ * before; the status becomes the job's result unless a command replaced
+ * the job's 4096 meanwhile (SPEC §10). A cancelled job: cancel did it. */
+static int commit_finish(struct rfs_job *job, void *arg, int result)
+{
+	struct commit_ctx *ctx = arg;
+	struct rfs_vm *vm = ctx->vm;
+	struct rfs_outcome o;
+	bool ours;
+
+	if (!rfs_job_settle(job))
+		return -ECANCELED;
+	pthread_mutex_lock(&vm->cmd_lock);
+	pthread_mutex_lock(&vm->open_lock);
+	ours = vm->status_gen == ctx->gen;
+	pthread_mutex_unlock(&vm->open_lock);
+	if (result == 0)
+		result = store_committed(vm, true, ours ? RFS_OK : vm->status);
+	pthread_mutex_lock(&vm->open_lock);
+	vm->facts.job_running = false;
+	pthread_mutex_unlock(&vm->open_lock);
+	o = result ? outcome_of_errno(result) : outcome_of(RFS_OK);
+	if (ours)
+		record_status(vm, o.code);
+	pthread_mutex_unlock(&vm->cmd_lock);
+	if (result)
+		rfs_log(LOG_ERR, "%s: commit failed: %d %s (%s); still in state 5", vm->name, o.code,
+			rfs_result_name(o.code), strerror(-result));
+	else
+		rfs_log(LOG_INFO, "%s: committed: the VM no longer reads its replica", vm->name);
+	return result;
+}
+
+static void commit_release(void *arg)
+{
+	struct commit_ctx *ctx = arg;
+
+	rfs_commit_free(ctx->commit);
+	free(ctx);
+}
+
+static const struct rfs_job_ops commit_ops = {
+	.run = commit_run,
+	.finish = commit_finish,
+	.release = commit_release,
+};
+
+/* commit: start the job; state 12 (shown) until it ends. */
+static struct rfs_outcome do_commit(struct rfs_vm *vm, enum rfs_state next)
+{
+	struct commit_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct rfs_job *job, *old;
+	int r;
+
+	if (!ctx)
+		return outcome_of(RFS_OUT_OF_MEMORY);
+	r = rfs_commit_new(vm->disks, vm->ndisks, &ctx->commit);
+	if (r < 0) {
+		free(ctx);
+		return outcome_of_errno(r);
+	}
+	ctx->vm = vm;
+	pthread_mutex_lock(&vm->open_lock);
+	ctx->gen = vm->status_gen + 1; /* the 4096 rfs_vm_command() records next */
+	pthread_mutex_unlock(&vm->open_lock);
+	r = rfs_job_start(RFS_JOB_COMMIT_FAILOVER, rfs_commit_total(ctx->commit), &commit_ops, ctx, &job);
+	if (r < 0) {
+		commit_release(ctx);
+		return outcome_of_errno(r);
+	}
+	pthread_mutex_lock(&vm->open_lock);
+	old = vm->job;
+	vm->job = job;
+	vm->facts.job_running = true;
+	pthread_mutex_unlock(&vm->open_lock);
+	rfs_job_free(old); /* ended: its end took cmd_lock, or cancel waited for it */
+	return outcome_of(RFS_JOB_STARTED);
+}
+
+/* cancel: stop the job; the VM stays in its stored state (5). */
+static struct rfs_outcome do_cancel(struct rfs_vm *vm)
+{
+	struct rfs_job *job;
+
+	pthread_mutex_lock(&vm->open_lock);
+	job = vm->job;
+	pthread_mutex_unlock(&vm->open_lock);
+	if (!job || !rfs_job_cancel(job))
+		return outcome_of(RFS_INVALID_STATE); /* it is ending on its own */
+	pthread_mutex_lock(&vm->open_lock);
+	vm->facts.job_running = false;
+	pthread_mutex_unlock(&vm->open_lock);
 	return outcome_of(RFS_OK);
 }
 
@@ -1504,7 +1708,8 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 
 	pthread_mutex_lock(&vm->open_lock);
 	cur = rfs_state_shown(vm->state, &vm->facts);
-	has_overlay = vm->has_overlay;
+	/* a committed VM's overlays are its only copy: no revert from 8 */
+	has_overlay = vm->has_overlay && !vm->on_disk.standalone;
 	retired = vm->retired;
 	pthread_mutex_unlock(&vm->open_lock);
 	if (retired)
@@ -1522,6 +1727,8 @@ static struct rfs_outcome run_command(struct rfs_vm *vm, const char *buf, size_t
 		return do_revert(vm, next);
 	case RFS_VERB_COMMIT:
 		return do_commit(vm, next);
+	case RFS_VERB_CANCEL:
+		return do_cancel(vm);
 	}
 	return outcome_of(RFS_NOT_SUPPORTED);
 }
@@ -1603,6 +1810,38 @@ struct rfs_outcome rfs_vm_command(struct rfs_vm *vm, const char *buf, size_t len
 	pthread_mutex_unlock(&vm->cmd_lock);
 	reshaped(vm, shape);
 	return o;
+}
+
+/* --- jobs (SPEC §10) ----------------------------------------------------------- */
+
+int rfs_vm_job(struct rfs_vm *vm, char *buf, int size)
+{
+	int len = 0;
+
+	pthread_mutex_lock(&vm->open_lock);
+	if (vm->job)
+		len = rfs_job_format(vm->job, buf, size);
+	pthread_mutex_unlock(&vm->open_lock);
+	return len;
+}
+
+void rfs_vm_stop_job(struct rfs_vm *vm)
+{
+	struct rfs_job *job;
+
+	pthread_mutex_lock(&vm->cmd_lock); /* no commit starts or replaces it meanwhile */
+	pthread_mutex_lock(&vm->open_lock);
+	job = vm->job;
+	pthread_mutex_unlock(&vm->open_lock);
+	if (job && rfs_job_cancel(job)) {
+		rfs_log(LOG_INFO, "%s: commit job cancelled (unmount): still in state 5", vm->name);
+		pthread_mutex_lock(&vm->open_lock);
+		vm->facts.job_running = false;
+		pthread_mutex_unlock(&vm->open_lock);
+	}
+	pthread_mutex_unlock(&vm->cmd_lock);
+	if (job)
+		rfs_job_wait(job); /* settled: its end takes cmd_lock */
 }
 
 /* --- disks ------------------------------------------------------------------ */

@@ -23,7 +23,8 @@
  *             overlays, which the next open removes.
  *   revert:   store state 3, then remove the overlays. A crash in between
  *             leaves state 3 and stray overlays, removed at the next open.
- *   commit:   store state 6.
+ *   commit:   a job (see "jobs" below): fill and sync the overlays, then
+ *             store state 6 standalone.
  *
  * Locking (order: cmd_lock -> open_lock -> a disk's io_lock):
  *   cmd_lock  serialises the commands and refreshes of this VM;
@@ -146,6 +147,22 @@ struct rfs_points *rfs_vm_points(struct rfs_vm *vm);
  * Test/, overlays, control file) whose VM holds it: "test [POINT]" makes
  * it, "stop-test" (or "revert" written to the test VM) removes it. */
 struct rfs_vm *rfs_vm_test(struct rfs_vm *vm);
+/* --- jobs (SPEC §10, ctl/job.h) -------------------------------------------------
+ * commit runs as a job on a thread of its own (ctl/commit.h does the copy):
+ * the write returns 4096, the state shows 12 while it runs (disks readable
+ * and writable, other commands 32774, cancel stops it), then 6 or 5.
+ * Crash ordering: the copy only adds copies of replica bytes to the
+ * overlays (state 5 reads the same); the overlays are fdatasync'ed; then
+ * state 6 "standalone" is stored (vm.state format 3), after which the
+ * disks read zeros, never the replica, below their overlays. A crash
+ * before that store leaves 5, after it 6. */
+
+/* The current or last job as "Name: value" lines (job.h); 0 before the
+ * first job. */
+int rfs_vm_job(struct rfs_vm *vm, char *buf, int size);
+/* Cancel a running job (unmount) and wait for its end; one already
+ * completing is waited for. Caller holds no lock of the VM. */
+void rfs_vm_stop_job(struct rfs_vm *vm);
 
 /* --- the living store (ctl/store.c) --------------------------------------- */
 

@@ -43,13 +43,15 @@ static void usage(const char *prog)
 	       "replicafs options:\n",
 	       prog);
 	rfs_options_help(stdout);
-	printf("\nCommands: echo failover|revert|commit > MOUNTPOINT/ctl/<vm>/control;\n"
+	printf("\nCommands: echo failover|revert|commit|cancel > MOUNTPOINT/ctl/<vm>/control;\n"
 	       "the result is in ctl/<vm>/status, the state in ctl/<vm>/state;\n"
 	       "ctl/<vm>/points lists the recovery points, points/<vm>/<point>/ reads them.\n"
 	       "  echo 'test POINT' > ctl/<vm>/control    test VM \"<vm> - Test\", writable\n"
 	       "  echo stop-test > ctl/<vm>/control       the test VM goes\n"
 	       "  echo 'failover POINT' > ctl/<vm>/control  fail over to an older point\n"
 	       "  echo revert > ctl/<vm>/control          back to the newest point\n"
+	       "commit runs as a job (4096 at once; ctl/<vm>/job shows its progress; cancel\n"
+	       "stops it) and leaves the VM independent of its replica files;\n"
 	       "ctl/<vm>/owner names the daemon serving the VM (on another daemon's\n"
 	       "mount of the same store, commands get 32774). New VMs, disks and\n"
 	       "recovery points in REPLICA_DIR appear within seconds, no remount.\n"

@@ -382,6 +382,8 @@ static int ctl_text(enum node_kind kind, struct rfs_vm *vm, char *buf, int size)
 		return rfs_vm_owner(vm, buf, size);
 	if (kind == N_ERRORS)
 		return rfs_vm_errors(vm, buf, size);
+	if (kind == N_JOB)
+		return rfs_vm_job(vm, buf, size);
 	return rfs_state_format(rfs_vm_state(vm), buf, size);
 }
 
@@ -405,7 +407,7 @@ static struct timespec ctl_time(enum node_kind kind, struct rfs_vm *vm)
  * drop the kernel's attributes and data of them. */
 static void ctl_changed(struct rfs_fs *fs, struct rfs_vm *vm)
 {
-	static const enum node_kind kinds[] = { N_STATUS, N_STATE, N_ERRORS };
+	static const enum node_kind kinds[] = { N_STATUS, N_STATE, N_ERRORS, N_JOB };
 	struct fuse_session *se = session(fs);
 
 	for (size_t i = 0; se && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -499,6 +501,7 @@ static int fill_attr(struct rfs_fs *fs, const struct node_info *ni, struct stat 
 	case N_STATE:
 	case N_OWNER:
 	case N_ERRORS:
+	case N_JOB:
 		st->st_mode = S_IFREG | perm_mode(&fs->cfg, ni->kind, false);
 		st->st_size = ctl_text(ni->kind, ni->vm, text, sizeof(text));
 		st->st_mtim = st->st_ctim = ctl_time(ni->kind, ni->vm); /* after the text: noted */

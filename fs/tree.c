@@ -715,7 +715,7 @@ static int add_ctl_dir(struct tree *t, struct rfs_vm *vm)
 {
 	static const struct { enum node_kind kind; const char *name; } files[] = {
 		{ N_CONTROL, "control" }, { N_STATUS, "status" }, { N_STATE, "state" },
-		{ N_OWNER, "owner" }, { N_POINTS, "points" },
+		{ N_OWNER, "owner" }, { N_POINTS, "points" }, { N_JOB, "job" },
 		{ N_ERRORS, "errors" },
 	};
 	struct node *dir = node_new(t, N_CTLDIR, rfs_vm_name(vm), vm, NULL);

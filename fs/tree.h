@@ -3,7 +3,7 @@
  * fs/tree.h - the tree of SPEC §3 as FUSE inodes, following the store.
  *
  *   /  vms/<vm>/<disk>.img   vms/<vm>/<disk>-part<N>.img
- *      ctl/<vm>/{control,status,state,owner,errors,points}
+ *      ctl/<vm>/{control,status,state,owner,errors,points,job}
  *      points/<vm>/<point>/<disk>.img  (and points/<vm>/latest/)
  *
  * Nodes carry the kernel's lookup count, as libfuse's passthrough_ll.c
@@ -37,7 +37,7 @@
 #include "store.h"
 
 enum node_kind { N_DIR, N_VMDIR, N_CTLDIR, N_DISK, N_CONTROL, N_STATUS, N_STATE, N_OWNER, N_ERRORS,
-		 N_PART, N_POINTS /* ctl/<vm>/points */, N_PDISK /* a disk of a recovery point */ };
+		 N_PART, N_POINTS /* ctl/<vm>/points */, N_PDISK /* a disk of a recovery point */, N_JOB };
 
 /* What a handler needs of a node, copied out with references. */
 struct node_info {

@@ -43,6 +43,19 @@
  * new content, as with any file.
  * The lock is per overlay, not per cluster, so it costs no memory per
  * cluster; RMWs are rare (unaligned first writes) and short (one cluster).
+ *
+ * The commit's fill (cow_fill()) is the third writer: it writes replica
+ * bytes into absent clusters, so it must not land after a guest write to
+ * the same cluster. It decides presence and writes under rmw_lock
+ * exclusive, one chunk (at most a few MiB, already read from the replica
+ * outside the lock) at a time: a guest write (which holds the lock shared or
+ * exclusive for as long as it decides and writes) is either wholly before
+ * it (the cluster is present: skipped) or wholly after it (overwrites the
+ * copy, as it would the replica's bytes). Guest writes wait at most one
+ * chunk's pwrite. cow_unfill() punches clusters again, the one exception
+ * to "present stays present": it runs with every reader and writer of the
+ * disk excluded (ctl/disk.c), and only on clusters whose bytes equal the
+ * replica's, so what the disk reads does not change.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +89,7 @@
 
 #define COW_MIN_CLUSTER 4096u
 #define COW_MAX_CLUSTER (2u << 20)
+#define COW_FILL_MAX (4u << 20) /* the largest range cow_unfill() takes */
 
 #define COW_SUFFIX ".overlay"
 #define COW_TMP_SUFFIX ".overlay.tmp"
@@ -786,6 +800,120 @@ ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const vo
 	err = write_filling(ov, src, buf, off, end);
 	pthread_rwlock_unlock(&ov->rmw_lock);
 	return err ? err : (ssize_t)len;
+}
+
+/* Is @len bytes at @p all zeros? */
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* Is [off, off+len) a range cow_fill()/cow_unfill() take? */
+static bool fill_range_valid(const struct cow_overlay *ov, size_t len, uint64_t off)
+{
+	uint64_t end = off + len;
+
+	return len && off < ov->id.virtual_size && len <= ov->id.virtual_size - off &&
+	       cluster_start(ov, off) == off && (cluster_start(ov, end) == end || end == ov->id.virtual_size);
+}
+
+/* Write the clusters of the absent run [pos, stop) that are not all zeros,
+ * in maximal pieces. Caller holds rmw_lock exclusive. */
+static int fill_absent(struct cow_overlay *ov, const uint8_t *buf, uint64_t base, uint64_t pos, uint64_t stop,
+		       uint64_t *written)
+{
+	while (pos < stop) {
+		uint64_t piece;
+		int err;
+
+		while (pos < stop && all_zero(buf + (pos - base), cluster_end(ov, pos) - pos))
+			pos = cluster_end(ov, pos);
+		piece = pos;
+		while (piece < stop && !all_zero(buf + (piece - base), cluster_end(ov, piece) - piece))
+			piece = cluster_end(ov, piece);
+		if (piece == pos)
+			break;
+		err = rfs_pwrite_full(ov->fd, buf + (pos - base), piece - pos, cow_file_offset(ov, pos));
+		if (err)
+			return err;
+		*written += piece - pos;
+		pos = piece;
+	}
+	return 0;
+}
+
+/* Runs are found with cow_extent(), the overlay's one map: a run it does
+ * not report as absent is never filled (nor punched by cow_unfill()). */
+int cow_fill(struct cow_overlay *ov, const void *buf, size_t len, uint64_t off, uint64_t *written)
+{
+	uint64_t pos = off, end = off + len, done = 0;
+	int err = 0;
+
+	if (!fill_range_valid(ov, len, off))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&ov->rmw_lock);
+	while (pos < end && !err) {
+		uint64_t run = 0;
+		bool in_overlay = false;
+
+		err = cow_extent(ov, pos, end - pos, &run, &in_overlay);
+		if (!err && !in_overlay)
+			err = fill_absent(ov, buf, off, pos, pos + run, &done);
+		pos += run;
+	}
+	pthread_rwlock_unlock(&ov->rmw_lock);
+	if (written)
+		*written = done;
+	return err;
+}
+
+/* Punch the clusters of the present run [pos, stop) whose bytes in @mine
+ * equal @theirs (both hold [base, ...)). Caller excludes all I/O. */
+static int unfill_present(struct cow_overlay *ov, const uint8_t *mine, const uint8_t *theirs, uint64_t base,
+			  uint64_t pos, uint64_t stop)
+{
+	for (; pos < stop; pos = cluster_end(ov, pos)) {
+		uint64_t n = cluster_end(ov, pos) - pos;
+
+		if (memcmp(mine + (pos - base), theirs + (pos - base), n))
+			continue; /* a guest wrote it: keep */
+		if (fallocate(ov->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)cow_file_offset(ov, pos),
+			      (off_t)ov->cluster) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int cow_unfill(struct cow_overlay *ov, const struct cow_source *src, size_t len, uint64_t off)
+{
+	uint64_t pos = off, end = off + len;
+	uint8_t *mine, *theirs;
+	int err;
+
+	if (!fill_range_valid(ov, len, off) || len > COW_FILL_MAX)
+		return -EINVAL;
+	mine = malloc(len);
+	theirs = malloc(len);
+	err = mine && theirs ? 0 : -ENOMEM;
+	if (!err)
+		err = src->read(src->ctx, theirs, len, off);
+	pthread_rwlock_wrlock(&ov->rmw_lock);
+	while (pos < end && !err) {
+		uint64_t run = 0;
+		bool in_overlay = false;
+
+		err = cow_extent(ov, pos, end - pos, &run, &in_overlay);
+		if (!err && in_overlay) {
+			err = rfs_pread_full(ov->fd, mine + (pos - off), run, cow_file_offset(ov, pos));
+			if (!err)
+				err = unfill_present(ov, mine, theirs, off, pos, pos + run);
+		}
+		pos += run;
+	}
+	pthread_rwlock_unlock(&ov->rmw_lock);
+	free(mine);
+	free(theirs);
+	return err;
 }
 
 int cow_sync(struct cow_overlay *ov, bool datasync)

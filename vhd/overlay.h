@@ -115,6 +115,31 @@ int cow_read(struct cow_overlay *ov, const struct cow_source *src, void *buf, si
  * folder is full: clusters already present keep their data). */
 ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const void *buf, size_t len, uint64_t off);
 
+/*
+ * The commit's copy (SPEC §10). @buf holds the source's bytes of [off,
+ * off+len), which starts on a cluster boundary and ends on one or at the
+ * virtual size. Every cluster of it that is absent from the overlay and not
+ * all zeros is written from @buf; present clusters (a guest wrote them)
+ * and zero ones (a hole reads as zeros once the source is gone) are left.
+ * Holds rmw_lock exclusive, the lock every cow_write() takes (shared or
+ * exclusive), so a guest write and the fill of one cluster never undo each
+ * other: presence is decided under it. *written: bytes written (may be
+ * NULL). 0 or -errno (-ENOSPC: the clusters written so far stay, the
+ * caller gives them back with cow_unfill()).
+ */
+int cow_fill(struct cow_overlay *ov, const void *buf, size_t len, uint64_t off, uint64_t *written);
+
+/*
+ * Give back the space of [off, off+len) (same alignment as cow_fill,
+ * at most 4 MiB): punch every present cluster whose bytes equal @src's, so
+ * that what the disk reads does not change (a hole reads @src). A cluster a
+ * guest wrote differently since is kept. The caller must exclude every
+ * reader and writer of the overlay (ctl/disk.c holds the disk's io_lock as
+ * writer): a reader that found the cluster present must not read the hole.
+ * 0 or -errno.
+ */
+int cow_unfill(struct cow_overlay *ov, const struct cow_source *src, size_t len, uint64_t off);
+
 /* Make every completed write durable (fdatasync, or fsync if !@datasync). */
 int cow_sync(struct cow_overlay *ov, bool datasync);
 

@@ -98,6 +98,15 @@ replica_sums() { (cd "$1" && find . -path ./.replicafs -prune -o -type f -print0
 # ctl VM CMD MNT: write a command; prints nothing, returns write's status.
 ctl() { echo "$2" >"$3/ctl/$1/control"; }
 
+# job_done VM MNT: the VM's job (SPEC §10) has ended (JobState not 4).
+job_done() { local s; s=$(sed -n 's/^JobState: //p' "$2/ctl/$1/job") && [ -n "$s" ] && [ "$s" != 4 ]; }
+# commit_wait VM MNT: commit (a job), wait (bounded) for its end; succeeds
+# when the job completed (JobState 7).
+commit_wait() {
+	ctl "$1" commit "$2" && wait_until 120 job_done "$1" "$2" &&
+		[ "$(sed -n 's/^JobState: //p' "$2/ctl/$1/job")" = 7 ]
+}
+
 # raw_write FILE [trunc|append]: write all of stdin to FILE in ONE write(2)
 # and print what happened: "OK", "SHORT <n>", the errno name of the failed
 # write ("EBUSY", ...) or "open:<ERRNO>" when open(2) itself failed.

@@ -130,7 +130,7 @@ cycle() {
 	done
 	ctl "$vm" failover "$M" || { echo "FAIL: $vm: last failover: $(cat "$M/ctl/$vm/status")"; return 1; }
 	dd if="$T/pattern" of="$img" bs=1K seek=1024 conv=notrunc,fsync status=none || { echo "FAIL: $vm: last write"; return 1; }
-	ctl "$vm" commit "$M" || { echo "FAIL: $vm: commit: $(cat "$M/ctl/$vm/status")"; return 1; }
+	commit_wait "$vm" "$M" || { echo "FAIL: $vm: commit: $(cat "$M/ctl/$vm/status")"; return 1; }
 	echo "cycles $n"
 }
 

@@ -95,7 +95,7 @@ check_eq "state survives kill -9" "5 Recovered" "$(cat "$M/ctl/vm1/state")"
 check_eq "status survives kill -9" "0 Completed with No Error" "$(cat "$M/ctl/vm1/status")"
 
 # --- commit ---------------------------------------------------------------
-check "commit" ctl vm1 commit "$M"
+check "commit (a job, waited for)" commit_wait vm1 "$M"
 check_eq "state 6 Committed" "6 Committed" "$(cat "$M/ctl/vm1/state")"
 rc=0; ctl vm1 revert "$M" 2>/dev/null || rc=$?
 check "revert after commit refused" test "$rc" -ne 0

@@ -160,7 +160,7 @@ check_eq "test $P1 (TestReplicaSystem) while vmx is failed over" "OK" \
 	"$(echo "TestReplicaSystem $P1" | ctl_raw vmx "$M")"
 check_eq "vmx keeps its state and status 0" "5 Recovered|0 Completed with No Error" \
 	"$(cat "$M/ctl/vmx/state")|$(cat "$M/ctl/vmx/status")"
-check_eq "the test VM is under vms/ and ctl/" "data.img sys.img|control errors owner points state status" \
+check_eq "the test VM is under vms/ and ctl/" "data.img sys.img|control errors job owner points state status" \
 	"$(ls "$M/vms/$TV" | tr '\n' ' ' | sed 's/ $//')|$(ls "$M/ctl/$TV" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the test VM is in state 5, its disks writable (0600)" "5 Recovered 600" \
 	"$(cat "$M/ctl/$TV/state") $(stat -c %a "$M/vms/$TV/sys.img")"

@@ -175,7 +175,7 @@ check_eq "ls of the mount" "ctl points vms" "$(cd "$M" && LC_ALL=C ls | tr '\n' 
 # points/<vm>/ is t_points.sh's: left out of the walks here
 want_dirs=$( { echo .; echo ./vms; echo ./ctl; echo ./points; for v in "${VMS[@]}"; do echo "./vms/$v"; echo "./ctl/$v"; done; } | LC_ALL=C sort)
 want_files=$( { for k in "${!WANT[@]}" "${PARTS[@]}"; do echo "./vms/$k"; done
-	for v in "${VMS[@]}"; do printf './ctl/%s/%s\n' "$v" control "$v" errors "$v" owner "$v" points "$v" state "$v" status; done; } | LC_ALL=C sort)
+	for v in "${VMS[@]}"; do printf './ctl/%s/%s\n' "$v" control "$v" errors "$v" job "$v" owner "$v" points "$v" state "$v" status; done; } | LC_ALL=C sort)
 check_eq "find -type d (d_type)" "$want_dirs" "$(cd "$M" && find . -path './points/*' -prune -o -type d -print | LC_ALL=C sort)"
 check_eq "find -type f (d_type)" "$want_files" "$(cd "$M" && find . -path './points/*' -prune -o -type f -print | LC_ALL=C sort)"
 check_eq "nothing else in the tree" "" "$(cd "$M" && find . ! -type d ! -type f)"

@@ -77,6 +77,10 @@ static void test_verbs_and_aliases(void **state UNUSED)
 		OK("CommitFailover", RFS_VERB_COMMIT),
 		OK("commitfailover", RFS_VERB_COMMIT),
 		OK("COMMITFAILOVER", RFS_VERB_COMMIT),
+		OK("cancel", RFS_VERB_CANCEL),
+		OK("CANCEL", RFS_VERB_CANCEL),
+		OK("RequestStateChange", RFS_VERB_CANCEL),
+		OK("requeststatechange", RFS_VERB_CANCEL),
 	};
 
 	RUN(cases);
@@ -535,9 +539,10 @@ static void test_verb_names(void **state UNUSED)
 	assert_string_equal(rfs_verb_name(RFS_VERB_FAILOVER), "failover");
 	assert_string_equal(rfs_verb_name(RFS_VERB_REVERT), "revert");
 	assert_string_equal(rfs_verb_name(RFS_VERB_COMMIT), "commit");
+	assert_string_equal(rfs_verb_name(RFS_VERB_CANCEL), "cancel");
 	assert_non_null(rfs_verb_name((enum rfs_verb)42));
 	/* Each name parses back to its verb. */
-	for (int v = RFS_VERB_FAILOVER; v <= RFS_VERB_COMMIT; v++) {
+	for (int v = RFS_VERB_FAILOVER; v <= RFS_VERB_CANCEL; v++) {
 		const char *name = rfs_verb_name((enum rfs_verb)v);
 		enum rfs_verb verb = NO_VERB;
 

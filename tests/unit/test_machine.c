@@ -18,7 +18,7 @@
 #define UNUSED __attribute__((unused))
 #define UNTOUCHED ((enum rfs_state)-7)
 
-enum { F = RFS_VERB_FAILOVER, R = RFS_VERB_REVERT, C = RFS_VERB_COMMIT };
+enum { F = RFS_VERB_FAILOVER, R = RFS_VERB_REVERT, C = RFS_VERB_COMMIT, X = RFS_VERB_CANCEL };
 
 struct transition_case {
 	int cur;
@@ -28,7 +28,7 @@ struct transition_case {
 	int next; /* when want == RFS_OK */
 };
 
-/* The whole table: 5 states x 3 verbs x 2, plus states that do not exist. */
+/* The whole table: 5 states x 4 verbs x 2, plus states that do not exist. */
 static const struct transition_case table[] = {
 	/* 3 Replicating: only failover. */
 	{ 3, false, F, RFS_OK, 5 },
@@ -51,6 +51,17 @@ static const struct transition_case table[] = {
 	{ 6, true, R, RFS_INVALID_STATE, 0 },
 	{ 6, false, C, RFS_INVALID_STATE, 0 },
 	{ 6, true, C, RFS_INVALID_STATE, 0 },
+	/* cancel: only while a job runs. */
+	{ 3, false, X, RFS_INVALID_STATE, 0 },
+	{ 3, true, X, RFS_INVALID_STATE, 0 },
+	{ 5, false, X, RFS_INVALID_STATE, 0 },
+	{ 5, true, X, RFS_INVALID_STATE, 0 },
+	{ 6, false, X, RFS_INVALID_STATE, 0 },
+	{ 6, true, X, RFS_INVALID_STATE, 0 },
+	{ 8, false, X, RFS_INVALID_STATE, 0 },
+	{ 8, true, X, RFS_INVALID_STATE, 0 },
+	{ 12, false, X, RFS_OK, 5 },
+	{ 12, true, X, RFS_OK, 5 },
 	/* 8 Critical: not available, except revert of a leftover overlay. */
 	{ 8, false, F, RFS_NOT_AVAILABLE, 0 },
 	{ 8, true, F, RFS_NOT_AVAILABLE, 0 },
@@ -73,7 +84,7 @@ static const struct transition_case table[] = {
 	{ 13, false, F, RFS_STATUS_UNKNOWN, 0 },
 	{ -1, true, R, RFS_STATUS_UNKNOWN, 0 },
 	/* Not a verb. */
-	{ 3, false, 3, RFS_NOT_SUPPORTED, 0 },
+	{ 3, false, 4, RFS_NOT_SUPPORTED, 0 },
 	{ 5, true, -1, RFS_NOT_SUPPORTED, 0 },
 	{ 12, true, 99, RFS_NOT_SUPPORTED, 0 },
 };
@@ -111,7 +122,7 @@ static void test_table_is_complete(void **state UNUSED)
 	int v, o;
 
 	for (s = 0; s < 5; s++)
-		for (v = F; v <= C; v++)
+		for (v = F; v <= X; v++)
 			for (o = 0; o < 2; o++) {
 				bool found = false;
 

@@ -1215,6 +1215,127 @@ static void test_concurrent_full_and_partial(void **state)
 	assert_cluster_granular(fx);
 }
 
+/* ---- the commit's fill (cow_fill, cow_unfill) ---- */
+
+/* Is the cluster at disk offset @off present in the overlay file? */
+static bool present(struct fx *fx, uint64_t off)
+{
+	uint64_t run = 0;
+	bool in = false;
+
+	assert_int_equal(cow_extent(fx->ov, off, 1, &run, &in), 0);
+	return in;
+}
+
+/* cow_fill writes the absent, non-zero clusters only; cow_unfill punches
+ * the clusters that equal the source and keeps the others. */
+static void test_fill_unfill(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t c, written = 0;
+	uint8_t *buf;
+
+	fx_disk(fx, 4 * MiB, true);
+	c = cow_cluster_size(fx->ov);
+	memset(fx->mem.data + 2 * c, 0, c); /* an all-zero replica cluster */
+	memcpy(fx->model, fx->mem.data, 4 * MiB);
+	buf = malloc(4 * MiB);
+	assert_non_null(buf);
+	fill_random(buf, c);
+	fx_write(fx, buf, c, 5 * c); /* a guest write first: present */
+	memcpy(buf, fx->mem.data, 4 * MiB);
+	assert_int_equal(cow_fill(fx->ov, buf, 4 * MiB, 0, &written), 0);
+	assert_int_equal(written, 4 * MiB - 2 * c); /* not the zero one, not the guest's */
+	assert_true(present(fx, 0));
+	assert_false(present(fx, 2 * c));
+	assert_true(present(fx, 5 * c));
+	assert_model(fx, 0, 4 * MiB);
+	/* only cluster-aligned ranges inside the disk */
+	assert_int_equal(cow_fill(fx->ov, buf, c, 1, &written), -EINVAL);
+	assert_int_equal(cow_fill(fx->ov, buf, c - 1, 0, &written), -EINVAL);
+	assert_int_equal(cow_fill(fx->ov, buf, 2 * c, 4 * MiB - c, &written), -EINVAL);
+	/* a second fill finds everything present */
+	assert_int_equal(cow_fill(fx->ov, buf, 4 * MiB, 0, &written), 0);
+	assert_int_equal(written, 0);
+
+	/* a guest write after the fill differs from the replica: kept */
+	fill_random(buf, 100);
+	fx_write(fx, buf, 100, 7 * c + 10);
+	assert_int_equal(cow_unfill(fx->ov, &fx->src, 4 * MiB, 0), 0);
+	assert_false(present(fx, 0));
+	assert_true(present(fx, 5 * c));
+	assert_true(present(fx, 7 * c));
+	assert_false(present(fx, 8 * c));
+	assert_model(fx, 0, 4 * MiB);
+	assert_int_equal(cow_unfill(fx->ov, &fx->src, 8 * MiB, 0), -EINVAL);
+	assert_cluster_granular(fx);
+	free(buf);
+}
+
+struct fill_race {
+	struct fx *fx;
+	atomic_uint_least64_t pos; /* where the filler is */
+	atomic_bool done;
+	int errors;
+};
+
+/* Fill the whole disk from the replica, one cluster at a time (the most
+ * presence checks, the most chances for a write to slip in). */
+static void *filler(void *arg)
+{
+	struct fill_race *r = arg;
+	uint64_t size = r->fx->mem.size, c = cow_cluster_size(r->fx->ov);
+
+	for (uint64_t off = 0; off < size; off += c) {
+		r->pos = off;
+		if (cow_fill(r->fx->ov, r->fx->mem.data + off, c, off, NULL))
+			r->errors++;
+	}
+	r->done = true;
+	return NULL;
+}
+
+/* Guest writes racing the commit's fill, aimed just ahead of it: every
+ * guest write wins, whole or partial, never undone by the fill's copy of
+ * the replica. Fresh overlays, several rounds. */
+static void test_fill_races_writes(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t c, n = 0;
+	uint8_t *buf;
+
+	fx_disk(fx, 4 * MiB, true);
+	c = cow_cluster_size(fx->ov);
+	buf = malloc(c);
+	assert_non_null(buf);
+	for (int round = 0; round < 8; round++) {
+		struct fill_race r = { .fx = fx };
+		pthread_t t;
+
+		cow_close(fx->ov);
+		assert_int_equal(cow_remove(fx->dirfd, "disk"), 0);
+		assert_int_equal(cow_create(fx->dirfd, "disk", &fx->id, &fx->ov), 0);
+		memcpy(fx->model, fx->mem.data, 4 * MiB);
+		assert_int_equal(pthread_create(&t, NULL, filler, &r), 0);
+		while (!r.done) {
+			uint64_t k = r.pos / c + rnd() % 3;
+			size_t len = rnd() % 2 ? c : 1 + rnd() % (c - 1);
+			uint64_t off = k * c + (len == c ? 0 : rnd() % (c - len + 1));
+
+			if (off + len > 4 * MiB)
+				continue;
+			fill_random(buf, len);
+			fx_write(fx, buf, len, off);
+			n++;
+		}
+		pthread_join(t, NULL);
+		assert_int_equal(r.errors, 0);
+		assert_model(fx, 0, 4 * MiB);
+	}
+	print_message("fill vs guest writes: %llu writes during 8 fills\n", (unsigned long long)n);
+	free(buf);
+}
+
 /* ---- space and durability ---- */
 
 /* A 1 MiB tmpfs: writes fail with ENOSPC, earlier data stays, and a create
@@ -1565,6 +1686,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_short_writes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_partial_writes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_full_and_partial, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_fill_unfill, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_fill_races_writes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_while_open, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_durability_order, fx_setup, fx_teardown),

@@ -55,6 +55,11 @@ static int fault_hits;
  * the content, not the durability. */
 static bool no_sync;
 
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -425,7 +430,8 @@ static void round_trip(int dirfd, const struct rfs_saved *in)
 	assert_false(exists(dirfd, "vm.state.tmp"));
 	memset(&out, 0xA5, sizeof(out));
 	assert_int_equal(rfs_saved_load(dirfd, &out), 0);
-	assert_int_equal(out.version, 2);
+	assert_int_equal(out.version, in->standalone ? 3 : 2);
+	assert_int_equal(out.standalone, in->standalone);
 	assert_saved_equal(in, &out);
 	rfs_saved_free(&out);
 }
@@ -764,6 +770,41 @@ static void test_load_known_files(void **state)
 	assert_int_equal(out.version, 2);
 	assert_int_equal(out.ntips, 0);
 	rfs_saved_free(&out);
+}
+
+/* Format 3: a committed VM that reads nothing from its replica. */
+static void test_format3(void **state)
+{
+	struct fixture *fx = *state;
+	struct rfs_saved s;
+	char buf[1024];
+
+	rfs_saved_init(&s);
+	s.state = RFS_STATE_COMMITTED;
+	s.standalone = true;
+	s.has_status = true;
+	s.status = 0;
+	assert_int_equal(rfs_saved_set_tip(&s, "sys", "sys_3F2A.avhdx", ID_SYS), 0);
+	round_trip(fx->dirfd, &s);
+	assert_true(get_file(fx->dirfd, "vm.state", buf, sizeof(buf)) > 0);
+	assert_true(starts_with(buf, "replicafs-vm-state 3\nstate 6\nstatus 0\nstandalone\ntip sys/"));
+	s.has_status = false;
+	round_trip(fx->dirfd, &s);
+	assert_true(get_file(fx->dirfd, "vm.state", buf, sizeof(buf)) > 0);
+	assert_true(starts_with(buf, "replicafs-vm-state 3\nstate 6\nstandalone\ntip sys/"));
+	/* only in state 6 */
+	s.state = RFS_STATE_RECOVERED;
+	assert_int_equal(rfs_saved_store(fx->dirfd, &s), -EINVAL);
+	rfs_saved_free(&s);
+
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 3\nstate 6\nstandalone\n"), 0);
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 3\nstate 5\nstandalone\n"), -EBADMSG);
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 3\nstate 6\nstatus 0\n"), -EBADMSG);
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 2\nstate 6\nstandalone\n"), -EBADMSG);
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 3\nstate 6\nstandalone \n"), -EBADMSG);
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 4\nstate 6\nstandalone\n"), -EBADMSG);
+	/* a committed state that is not standalone (older releases) stays format 2 */
+	assert_int_equal(load_body(fx->dirfd, "replicafs-vm-state 2\nstate 6\nstatus 0\n"), 0);
 }
 
 /* ---- format 1 ---- */
@@ -1570,6 +1611,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_copy_free),
 		cmocka_unit_test(test_set_find_tip),
+		DIR_TEST(test_format3),
 		DIR_TEST(test_missing),
 		DIR_TEST(test_round_trip),
 		DIR_TEST(test_names_round_trip),

@@ -72,6 +72,8 @@ struct mem_img {
 	size_t chain_len;
 };
 
+#define MEM_BLOCK (64 * 1024)
+
 static struct {
 	pthread_mutex_t lock; /* guards n (files are only added, never moved) */
 	struct mem_file files[MAX_FILES];
@@ -79,6 +81,8 @@ static struct {
 	atomic_int open_images; /* opened and not yet closed */
 	atomic_long opens;
 	atomic_long bad_reads;  /* reads past the end: a bug in the caller */
+	atomic_int read_delay_ms; /* a slow replica, so that a job can be caught running */
+	atomic_long extents;    /* extent() calls */
 } mem = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct mem_file *mem_lookup(const char *path)
@@ -142,7 +146,39 @@ static int mem_read(void *img, void *buf, size_t len, uint64_t off)
 		atomic_fetch_add(&mem.bad_reads, 1);
 		return -EINVAL;
 	}
+	if (atomic_load(&mem.read_delay_ms))
+		usleep((useconds_t)atomic_load(&mem.read_delay_ms) * 1000u);
 	memcpy(buf, m->tip->data + off, len);
+	return 0;
+}
+
+/* The block map: 64 KiB blocks, a block of zeros is unallocated. */
+static bool mem_block_zero(const struct mem_file *f, uint64_t block)
+{
+	uint64_t start = block * MEM_BLOCK, end = start + MEM_BLOCK < f->size ? start + MEM_BLOCK : f->size;
+
+	for (uint64_t i = start; i < end; i++)
+		if (f->data[i])
+			return false;
+	return true;
+}
+
+static int mem_extent(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	struct mem_img *m = img;
+	uint64_t end, pos;
+	bool alloc;
+
+	if (off >= m->tip->size || !len)
+		return -EINVAL;
+	atomic_fetch_add(&mem.extents, 1);
+	end = len < m->tip->size - off ? off + len : m->tip->size;
+	alloc = !mem_block_zero(m->tip, off / MEM_BLOCK);
+	pos = (off / MEM_BLOCK + 1) * MEM_BLOCK;
+	while (pos < end && !mem_block_zero(m->tip, pos / MEM_BLOCK) == alloc)
+		pos += MEM_BLOCK;
+	*run = (pos < end ? pos : end) - off;
+	*allocated = alloc;
 	return 0;
 }
 
@@ -181,6 +217,7 @@ static const struct rfs_backend mem_backend = {
 	.info = mem_info,
 	.stat = mem_stat,
 	.identify = mem_identify,
+	.extent = mem_extent,
 };
 
 static void mem_reset(void)
@@ -194,6 +231,8 @@ static void mem_reset(void)
 	atomic_store(&mem.open_images, 0);
 	atomic_store(&mem.opens, 0);
 	atomic_store(&mem.bad_reads, 0);
+	atomic_store(&mem.read_delay_ms, 0);
+	atomic_store(&mem.extents, 0);
 }
 
 /* The byte at @off of the file whose identifier starts with @tag. */
@@ -784,6 +823,54 @@ static void two_disks(struct fx *fx, struct mem_file **sys, struct mem_file **da
 	desc_disk(fx, "data", 1, "data.vhdx");
 }
 
+/* Wait (bounded) until the VM's job has ended; its text into @text. */
+static void wait_job_end(struct fx *fx, char *text, int size)
+{
+	double deadline = now_ms() + 20000;
+
+	for (;;) {
+		int n = rfs_vm_job(fx->vm, text, size);
+
+		assert_true(n > 0 && n < size);
+		if (!strstr(text, "JobState: 4\n"))
+			return;
+		assert_true(now_ms() < deadline);
+		usleep(1000);
+	}
+}
+
+/* commit: 4096 at once, then the job ends Completed. */
+static void commit_done(struct fx *fx)
+{
+	char text[512];
+
+	assert_outcome(cmd(fx, "commit"), RFS_JOB_STARTED, 0);
+	wait_job_end(fx, text, sizeof(text));
+	assert_non_null(strstr(text, "JobType: 99\nJobState: 7\nPercentComplete: 100\nElapsedTime: "));
+	assert_non_null(strstr(text, "\nErrorCode: 0\nErrorDescription: \n"));
+}
+
+/* Where the data of the overlay of @disk is: the first data offset at or
+ * after disk offset @off (-1: none), in disk offsets. */
+static int64_t overlay_data_from(struct fx *fx, const char *disk, uint64_t off)
+{
+	char name[NAME_MAX + 1];
+	uint8_t hdr[20];
+	int dirfd = vm_state_fd(fx), fd;
+	uint32_t cluster;
+	off_t data;
+
+	snprintf(name, sizeof(name), "%s.overlay", disk);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	close(dirfd);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
+	cluster = (uint32_t)hdr[16] | (uint32_t)hdr[17] << 8 | (uint32_t)hdr[18] << 16 | (uint32_t)hdr[19] << 24;
+	data = lseek(fd, (off_t)(cluster + off), SEEK_DATA);
+	close(fd);
+	return data < 0 ? -1 : (int64_t)(data - cluster);
+}
+
 /* ---- tests ---- */
 
 /* A healthy VM opens in state 3, read-only, reading the replica. */
@@ -988,7 +1075,7 @@ static void test_commit_and_refusals(void **state)
 	assert_outcome(cmd(fx, "failover"), RFS_INVALID_STATE, EPERM);
 	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_RECOVERED);
 	assert_outcome(cmd(fx, "FAILOVER"), RFS_INVALID_STATE, EPERM);
-	assert_outcome(cmd(fx, "commit"), RFS_OK, 0);
+	commit_done(fx);
 	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
 	assert_status(fx, "0 Completed with No Error\n");
 	assert_true(rfs_vm_writable(fx->vm));
@@ -1046,7 +1133,7 @@ static void test_reopen(void **state)
 	assert_named_reads(fx, "data", mdata, DATA_SIZE);
 	write_disk(fx, "sys", msys, 130 * KiB, 10, 0x71);
 
-	assert_outcome(cmd(fx, "commit"), RFS_OK, 0);
+	commit_done(fx);
 	fx_reopen(fx);
 	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
 	assert_true(rfs_vm_writable(fx->vm));
@@ -1950,6 +2037,169 @@ static void test_points_and_test_vm(void **state)
 	fx_close(fx);
 }
 
+/* commit is a job: it copies every replica byte the overlay lacks (a zero
+ * block of the replica stays a hole), stores state 6 standalone, and the
+ * VM then reads the same with its replica gone (reopened from its state
+ * folder alone). */
+static void test_commit_job(void **state)
+{
+	struct fx *fx = *state;
+	struct mem_file *sys, *data;
+	uint8_t *msys, *mdata;
+	struct rfs_saved s;
+
+	two_disks(fx, &sys, &data);
+	memset(data->data, 0, MEM_BLOCK); /* an unallocated block */
+	memset(data->pristine, 0, MEM_BLOCK);
+	msys = model_of(fx, sys);
+	mdata = model_of(fx, data);
+	fx_open(fx);
+	assert_int_equal(rfs_vm_job(fx->vm, (char[64]){ 0 }, 64), 0); /* no job yet */
+	assert_outcome(cmd(fx, "cancel"), RFS_INVALID_STATE, EPERM);
+	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	write_pattern(fx, "sys", msys, SYS_SIZE, 0x51);
+	assert_true(overlay_data_from(fx, "data", 0) < 0);
+
+	commit_done(fx);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
+	assert_status(fx, "0 Completed with No Error\n");
+	assert_true(atomic_load(&mem.extents) > 0);
+	load_saved(fx, &s);
+	assert_int_equal(s.state, RFS_STATE_COMMITTED);
+	assert_true(s.standalone);
+	assert_int_equal(s.ntips, 2);
+	rfs_saved_free(&s);
+	/* the overlay holds the replica's data, not its zero block */
+	assert_int_equal(overlay_data_from(fx, "data", 0), MEM_BLOCK);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	assert_replica_untouched();
+
+	/* the replica goes (its bytes garbage, its files and disks gone) */
+	memset(sys->data, 0xee, sys->size);
+	memset(data->data, 0xee, data->size);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	desc_remove(fx, "sys");
+	desc_remove(fx, "data");
+	fx_reopen(fx);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
+	assert_disks(fx, "data,sys");
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	write_disk(fx, "data", mdata, MEM_BLOCK + 10, 3000, 0x77);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	assert_outcome(cmd(fx, "revert"), RFS_INVALID_STATE, EPERM);
+	fx_reopen(fx);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+
+	/* an overlay of a committed VM missing: state 8, and no revert (the
+	 * overlays are the VM's only copy) */
+	{
+		int dirfd = vm_state_fd(fx);
+
+		assert_int_equal(renameat(dirfd, "data.overlay", dirfd, "data.overlay.away"), 0);
+		fx_reopen(fx);
+		assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_CRITICAL);
+		assert_disks(fx, "sys");
+		assert_outcome(cmd(fx, "revert"), RFS_NOT_AVAILABLE, ENODEV);
+		assert_true(overlay_exists(fx, "sys"));
+		assert_int_equal(renameat(dirfd, "data.overlay.away", dirfd, "data.overlay"), 0);
+		close(dirfd);
+	}
+	fx_reopen(fx);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	fx_close(fx);
+}
+
+/* While the job runs: state 12, disks writable, other commands 32774 (the
+ * job's result then does not replace that status), cancel stops it (state
+ * 5, nothing lost); a second commit completes. */
+static void test_commit_cancel(void **state)
+{
+	struct fx *fx = *state;
+	struct mem_file *sys, *data;
+	uint8_t *msys, *mdata;
+	struct rfs_saved s;
+	char text[512];
+
+	two_disks(fx, &sys, &data);
+	msys = model_of(fx, sys);
+	mdata = model_of(fx, data);
+	fx_open(fx);
+	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	write_pattern(fx, "data", mdata, DATA_SIZE, 0x31);
+
+	atomic_store(&mem.read_delay_ms, 300);
+	assert_outcome(cmd(fx, "CommitFailover"), RFS_JOB_STARTED, 0);
+	assert_status(fx, "4096 Method Parameters Checked - Job Started\n");
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_FAILOVER_IN_PROGRESS);
+	assert_true(rfs_vm_writable(fx->vm));
+	assert_true(rfs_vm_job(fx->vm, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "JobState: 4\n"));
+	assert_outcome(cmd(fx, "revert"), RFS_IN_USE, EBUSY);
+	assert_outcome(cmd(fx, "commit"), RFS_IN_USE, EBUSY);
+	assert_outcome(cmd(fx, "RequestStateChange"), RFS_OK, 0);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_RECOVERED);
+	assert_status(fx, "0 Completed with No Error\n");
+	assert_true(rfs_vm_job(fx->vm, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "JobState: 8\n"));
+	assert_non_null(strstr(text, "ErrorCode: 0\n"));
+	load_saved(fx, &s);
+	assert_int_equal(s.state, RFS_STATE_RECOVERED);
+	assert_false(s.standalone);
+	rfs_saved_free(&s);
+	atomic_store(&mem.read_delay_ms, 0);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+
+	/* a command during the job replaces its 4096; the job's 0 does not
+	 * replace that */
+	atomic_store(&mem.read_delay_ms, 100);
+	assert_outcome(cmd(fx, "commit"), RFS_JOB_STARTED, 0);
+	assert_outcome(cmd(fx, "failover"), RFS_IN_USE, EBUSY);
+	wait_job_end(fx, text, sizeof(text));
+	assert_non_null(strstr(text, "JobState: 7\n"));
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_COMMITTED);
+	assert_status(fx, "32774 System is in use\n");
+	load_saved(fx, &s);
+	assert_int_equal(s.state, RFS_STATE_COMMITTED);
+	assert_int_equal(s.status, RFS_IN_USE);
+	assert_true(s.standalone);
+	rfs_saved_free(&s);
+	atomic_store(&mem.read_delay_ms, 0);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	assert_replica_untouched();
+	fx_close(fx);
+}
+
+/* Closing the VM (unmount) while its job runs cancels it: state 5 after
+ * reopening, the data the same. */
+static void test_commit_close(void **state)
+{
+	struct fx *fx = *state;
+	struct mem_file *sys, *data;
+	uint8_t *msys, *mdata;
+
+	two_disks(fx, &sys, &data);
+	msys = model_of(fx, sys);
+	mdata = model_of(fx, data);
+	fx_open(fx);
+	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	write_pattern(fx, "sys", msys, SYS_SIZE, 0x41);
+	atomic_store(&mem.read_delay_ms, 200);
+	assert_outcome(cmd(fx, "commit"), RFS_JOB_STARTED, 0);
+	fx_reopen(fx);
+	atomic_store(&mem.read_delay_ms, 0);
+	assert_int_equal(rfs_vm_state(fx->vm), RFS_STATE_RECOVERED);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_named_reads(fx, "data", mdata, DATA_SIZE);
+	assert_replica_untouched();
+	fx_close(fx);
+}
+
 #define VM_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -1975,6 +2225,9 @@ int main(void)
 		VM_TEST(test_mismatch),
 		VM_TEST(test_concurrency),
 		VM_TEST(test_points_and_test_vm),
+		VM_TEST(test_commit_job),
+		VM_TEST(test_commit_cancel),
+		VM_TEST(test_commit_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
