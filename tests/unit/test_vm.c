@@ -173,6 +173,33 @@ static int mem_identify(const char *path, uint8_t id[16])
 	return 0;
 }
 
+/* Holes of the in-memory chain: its 4 KiB blocks that are all zeros. */
+static bool mem_block_zero(const struct mem_file *f, uint64_t block)
+{
+	uint64_t start = block * 4096, end = start + 4096 < f->size ? start + 4096 : f->size;
+
+	for (uint64_t i = start; i < end; i++)
+		if (f->data[i])
+			return false;
+	return true;
+}
+
+static int mem_extent(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	struct mem_img *m = img;
+	uint64_t size = m->tip->size, end, pos;
+
+	if (off >= size || !len)
+		return -EINVAL;
+	end = len > size - off ? size : off + len;
+	*allocated = !mem_block_zero(m->tip, off / 4096);
+	pos = (off / 4096 + 1) * 4096;
+	while (pos < end && !mem_block_zero(m->tip, pos / 4096) == *allocated)
+		pos += 4096;
+	*run = (pos < end ? pos : end) - off;
+	return 0;
+}
+
 static const struct rfs_backend mem_backend = {
 	.open = mem_open,
 	.close = mem_close,
@@ -180,6 +207,7 @@ static const struct rfs_backend mem_backend = {
 	.info = mem_info,
 	.stat = mem_stat,
 	.identify = mem_identify,
+	.extent = mem_extent,
 };
 
 static void mem_reset(void)
