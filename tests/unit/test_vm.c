@@ -904,6 +904,71 @@ static void test_failover(void **state)
 	fx_close(fx);
 }
 
+/* SEEK_DATA/SEEK_HOLE through the disk: the replica's holes (its backend's
+ * extent), then the overlay's clusters and discarded ranges over them;
+ * discard refused before failover, zeros after it. */
+static void test_seek_discard(void **state)
+{
+	struct fx *fx = *state;
+	struct mem_file *sys, *data;
+	struct rfs_disk *d;
+	uint8_t *msys, buf[4096];
+	uint64_t at = 0;
+
+	two_disks(fx, &sys, &data);
+	/* replica holes: [16K, 64K) and [128K, 192K) */
+	memset(sys->data + 16 * KiB, 0, 48 * KiB);
+	memset(sys->data + 128 * KiB, 0, 64 * KiB);
+	memcpy(sys->pristine, sys->data, SYS_SIZE);
+	msys = model_of(fx, sys);
+	fx_open(fx);
+	d = disk_get(fx, "sys");
+	assert_non_null(d);
+
+	assert_int_equal(rfs_disk_seek(d, 0, true, &at), 0);
+	assert_int_equal(at, 0);
+	assert_int_equal(rfs_disk_seek(d, 0, false, &at), 0);
+	assert_int_equal(at, 16 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 16 * KiB, true, &at), 0);
+	assert_int_equal(at, 64 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 64 * KiB, false, &at), 0);
+	assert_int_equal(at, 128 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 200 * KiB, false, &at), 0);
+	assert_int_equal(at, SYS_SIZE); /* the end counts as a hole */
+	assert_int_equal(rfs_disk_seek(d, SYS_SIZE, true, &at), -ENXIO);
+	assert_int_equal(rfs_disk_seek(d, SYS_SIZE, false, &at), -ENXIO);
+	assert_int_equal(rfs_disk_discard(d, 0, 4096), -EROFS);
+	rfs_disk_put(d);
+
+	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	d = disk_get(fx, "sys");
+	assert_non_null(d);
+	write_disk(fx, "sys", msys, 20 * KiB, 4096, 0x33);
+	assert_int_equal(rfs_disk_seek(d, 16 * KiB, true, &at), 0);
+	assert_int_equal(at, 20 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 20 * KiB, false, &at), 0);
+	assert_int_equal(at, 24 * KiB);
+
+	/* discard replica data and the tail: holes now, reading zeros */
+	assert_int_equal(rfs_disk_discard(d, 0, 16 * KiB), 0);
+	memset(msys, 0, 16 * KiB);
+	assert_int_equal(rfs_disk_discard(d, 192 * KiB, SYS_SIZE - 192 * KiB), 0);
+	memset(msys + 192 * KiB, 0, SYS_SIZE - 192 * KiB);
+	assert_int_equal(rfs_disk_sync(d, true), 0);
+	assert_int_equal(rfs_disk_seek(d, 0, true, &at), 0);
+	assert_int_equal(at, 20 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 64 * KiB, true, &at), 0);
+	assert_int_equal(at, 64 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 128 * KiB, true, &at), -ENXIO);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_int_equal(rfs_disk_read(d, buf, sizeof(buf), 8 * KiB), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	rfs_disk_put(d);
+	assert_replica_untouched();
+	fx_close(fx);
+}
+
 /* revert waits for open files (32774 after open_wait_ms, nothing lost),
  * then succeeds once they are closed: back to the replica's bytes. */
 static void test_revert_in_use(void **state)
@@ -1886,6 +1951,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		VM_TEST(test_open_healthy),
 		VM_TEST(test_failover),
+		VM_TEST(test_seek_discard),
 		VM_TEST(test_revert_in_use),
 		VM_TEST(test_commit_and_refusals),
 		VM_TEST(test_reopen),
