@@ -193,6 +193,71 @@ int rfs_disk_sync(struct rfs_disk *d, bool datasync)
 	return r;
 }
 
+/*
+ * From @off (< size), *run bytes that are all data or all hole: the
+ * overlay's answer where it decides (present: data; zero-marked: hole),
+ * the chain's below it. Called with io_lock held as reader.
+ */
+static int disk_extent(struct rfs_disk *d, uint64_t off, uint64_t len, uint64_t *run, bool *data)
+{
+	enum cow_run kind = COW_RUN_REPLICA;
+	int r;
+
+	if (d->overlay) {
+		r = cow_map(d->overlay, off, len, run, &kind);
+		if (r < 0)
+			return r;
+		if (kind != COW_RUN_REPLICA) {
+			*data = kind == COW_RUN_PRESENT;
+			return 0;
+		}
+		len = *run;
+	}
+	return d->be->extent(d->img, off, len, run, data);
+}
+
+int rfs_disk_seek(struct rfs_disk *d, uint64_t off, bool data, uint64_t *out)
+{
+	uint64_t pos = off, run = 0;
+	bool is_data = false;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&d->io_lock);
+	if (d->retired) {
+		r = -ESTALE;
+		goto out_unlock;
+	}
+	if (off >= d->size) {
+		r = -ENXIO;
+		goto out_unlock;
+	}
+	for (; pos < d->size; pos += run) {
+		r = disk_extent(d, pos, d->size - pos, &run, &is_data);
+		if (r < 0 || is_data == data)
+			break;
+	}
+	if (r == 0 && pos >= d->size && data)
+		r = -ENXIO; /* no data after @off */
+	if (r == 0)
+		*out = pos < d->size ? pos : d->size;
+out_unlock:
+	pthread_rwlock_unlock(&d->io_lock);
+	return r;
+}
+
+int rfs_disk_discard(struct rfs_disk *d, uint64_t off, uint64_t len)
+{
+	int r = -EROFS;
+
+	pthread_rwlock_rdlock(&d->io_lock);
+	if (d->retired)
+		r = -ESTALE;
+	else if (d->overlay)
+		r = cow_discard(d->overlay, &d->source, off, len);
+	pthread_rwlock_unlock(&d->io_lock);
+	return r;
+}
+
 void rfs_disk_identity(struct rfs_disk *d, struct cow_identity *id)
 {
 	struct rfs_image_info info;

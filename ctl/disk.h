@@ -54,9 +54,9 @@ struct rfs_backend {
 	int (*stat)(void *img, uint64_t *allocated, struct timespec *mtime, struct timespec *ctime);
 	/* The identifier recorded in file @path (any layer of a chain). */
 	int (*identify)(const char *path, uint8_t id[16]);
-	/* From @off (< virtual size), *run bytes (1..@len) that are all
-	 * *allocated (data) or all not (read as zeros): vhd_image_extent().
-	 * Thread-safe. */
+	/* From @off (< size), *run bytes (1 .. @len, cut at the end) that are
+	 * all *allocated (some file holds them: data) or all not (zeros that
+	 * no file holds: a hole). Thread-safe. */
 	int (*extent)(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated);
 };
 
@@ -90,6 +90,20 @@ int rfs_disk_attr(struct rfs_disk *d, struct rfs_disk_attr *attr);
 int rfs_disk_read(struct rfs_disk *d, void *buf, size_t len, uint64_t off);
 ssize_t rfs_disk_write(struct rfs_disk *d, const void *buf, size_t len, uint64_t off);
 int rfs_disk_sync(struct rfs_disk *d, bool datasync);
+
+/*
+ * SEEK_DATA (@data true) or SEEK_HOLE from @off: the first offset >= @off
+ * in data (held by the overlay or a file of the chain) or in a hole (no
+ * layer holds it: zeros, or a discarded range); the end of the disk counts
+ * as a hole. Returns 0 and *out, -ENXIO when @off is at or past the end or
+ * (SEEK_DATA) no data follows, or -errno.
+ */
+int rfs_disk_seek(struct rfs_disk *d, uint64_t off, bool data, uint64_t *out);
+
+/* Discard [off, off+len) (within the size: callers clamp): it reads as
+ * zeros afterwards, the overlay frees whole clusters (cow_discard()).
+ * 0, -EROFS without an overlay, or -errno. */
+int rfs_disk_discard(struct rfs_disk *d, uint64_t off, uint64_t len);
 
 /* --- for the VM (ctl/vm.c), which holds its open_lock -------------------- */
 

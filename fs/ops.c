@@ -1116,10 +1116,75 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	fuse_reply_err(req, EACCES);
 }
 
+/*
+ * A discard of a disk (SPEC §11): PUNCH_HOLE|KEEP_SIZE or ZERO_RANGE (what a
+ * loop device sends for a guest's discard and write-zeroes). A range from
+ * past the end is EINVAL; one crossing the end is cut there, unless it
+ * asks the disk to grow (ZERO_RANGE without KEEP_SIZE: EINVAL).
+ */
+static int discard_disk(struct rfs_disk *disk, int mode, off_t offset, off_t length)
+{
+	uint64_t size = rfs_disk_size(disk);
+	bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
+
+	mode &= ~FALLOC_FL_KEEP_SIZE;
+	if (mode != FALLOC_FL_PUNCH_HOLE && mode != FALLOC_FL_ZERO_RANGE)
+		return -EOPNOTSUPP; /* allocation: a disk's size and space are fixed */
+	if (offset < 0 || length <= 0 || (uint64_t)offset >= size)
+		return -EINVAL;
+	if ((uint64_t)length > size - offset) {
+		if (!keep_size)
+			return -EINVAL;
+		length = (off_t)(size - offset);
+	}
+	return rfs_disk_discard(disk, (uint64_t)offset, (uint64_t)length);
+}
+
 static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EOPNOTSUPP);
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+
+	if (of && of->kind == N_DISK)
+		fuse_reply_err(req, -discard_disk(((struct open_disk *)of)->disk, mode, offset, length));
+	else
+		fuse_reply_err(req, EOPNOTSUPP);
+}
+
+/*
+ * SEEK_DATA/SEEK_HOLE (the kernel answers the other whences itself). A disk
+ * asks its layers (rfs_disk_seek()); a control file is all data up to its
+ * length. Never ENOSYS: the kernel would stop asking for every file.
+ */
+static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	uint64_t size = 0, found = 0;
+	int r = 0;
+
+	if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (of && of->kind == N_DISK) {
+		r = rfs_disk_seek(((struct open_disk *)of)->disk, (uint64_t)off, whence == SEEK_DATA, &found);
+	} else {
+		if (of) {
+			struct ctl_snap *snap = (struct ctl_snap *)of;
+
+			pthread_mutex_lock(&snap->lock);
+			size = (uint64_t)snap->len;
+			pthread_mutex_unlock(&snap->lock);
+		}
+		if ((uint64_t)off >= size)
+			r = -ENXIO;
+		else
+			found = whence == SEEK_DATA ? (uint64_t)off : size;
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_lseek(req, (off_t)found);
 }
 
 static const struct fuse_lowlevel_ops rfs_ops = {
@@ -1148,6 +1213,7 @@ static const struct fuse_lowlevel_ops rfs_ops = {
 	.rename = rfs_rename,
 	.create = rfs_create,
 	.fallocate = rfs_fallocate,
+	.lseek = rfs_lseek,
 };
 
 const struct fuse_lowlevel_ops *rfs_fs_ops(void)

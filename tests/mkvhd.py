@@ -15,6 +15,11 @@ sector of an allocated block, so a reader with the bug returns wrong bytes.
       over PARENT (VHD fixed, dynamic or differencing, in the same folder);
       print "expected_sha256 <hex>" of the merged disk a guest must see
   mkvhd.py sha256 FILE          sha256 of the merged disk (this reader)
+  mkvhd.py map FILE             the disk's allocated ranges, "START END" per
+                                line (bytes, merged): sectors some file of
+                                the chain holds (VHD BAT and sector bitmaps,
+                                VHDX BAT states 6/7; fixed: the whole disk)
+                                where that file has data, not a hole
   mkvhd.py libvhdi-sha256 FILE  sha256 as libvhdi reads it (ctypes, chain
                                 resolved by locator in the same folder)
   mkvhd.py vhdx-dirty-log FILE  mark a VHDX's log as not replayed (LogGuid
@@ -43,6 +48,7 @@ sector of an allocated block, so a reader with the bug returns wrong bytes.
 Only the standard library is used.
 """
 import argparse
+import bisect
 import ctypes
 import ctypes.util
 import hashlib
@@ -135,6 +141,81 @@ class Vhd:
                     out[start + s * SECTOR:start + (s + 1) * SECTOR] = \
                         self.data[src:src + SECTOR]
         return out
+
+
+def file_data(path):
+    """Sorted (start, end) data runs of @path (SEEK_DATA/SEEK_HOLE)."""
+    runs = []
+    with open(path, 'rb') as f:
+        fd, pos = f.fileno(), 0
+        end = os.fstat(fd).st_size
+        while pos < end:
+            try:
+                data = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+            runs.append((data, hole))
+            pos = hole
+    return runs
+
+
+def in_runs(runs, off):
+    i = bisect.bisect_right(runs, (off, float('inf'))) - 1
+    return i >= 0 and runs[i][0] <= off < runs[i][1]
+
+
+def sector_map(path):
+    """Per sector of the disk: 1 if some file of the chain holds it (and
+    that file has data there), else 0. VHD and VHDX (not differencing)."""
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    runs = file_data(path)
+    if head == b'vhdxfile':
+        with open(path, 'rb') as f:
+            d = f.read()
+        bat_off, bs, ratio, _lo, _ll, nblocks = vhdx_layout(d)
+        out = bytearray(nblocks * bs // SECTOR)  # cut at the virtual size later
+        for b in range(nblocks):
+            e = struct.unpack_from('<Q', d, bat_off + 8 * (b + b // ratio))[0]
+            if e & 7 not in (6, 7):
+                continue
+            base = (e >> 20) << 20
+            for s in range(bs // SECTOR):
+                if in_runs(runs, base + s * SECTOR):
+                    out[b * bs // SECTOR + s] = 1
+        return out
+    v = Vhd(path)
+    n = v.size // SECTOR
+    if v.type == 2:
+        return bytearray(1 if in_runs(runs, s * SECTOR) else 0 for s in range(n))
+    out = sector_map(v.parent.path) if v.parent else bytearray(n)
+    per = v.bs // SECTOR
+    for b, entry in enumerate(v.bat):
+        if entry == BAT_UNUSED:
+            continue
+        base = entry * SECTOR
+        bitmap = v.data[base:base + v.bitmap_size]
+        for s in range(min(per, n - b * per)):
+            if v.type == 3 or (bitmap[s // 8] >> (7 - s % 8)) & 1:
+                out[b * per + s] = 1 if in_runs(runs, base + v.bitmap_size + s * SECTOR) else 0
+    return out
+
+
+def allocated_ranges(path, vsize):
+    """Merged (start, end) byte ranges of sector_map(), cut at @vsize."""
+    m, out, s = sector_map(path), [], 0
+    n = min(len(m), -(-vsize // SECTOR))
+    while s < n:
+        if not m[s]:
+            s += 1
+            continue
+        e = s
+        while e < n and m[e]:
+            e += 1
+        out.append((s * SECTOR, min(e * SECTOR, vsize)))
+        s = e
+    return out
 
 
 def pick_bitmap(rng, nbytes, first):
@@ -765,6 +846,9 @@ def main():
     ch.add_argument('--time', type=int, default=1767225600)  # 2026-01-01T00:00:00Z
     for name in ('sha256', 'libvhdi-sha256', 'vhdx-dirty-log', 'vhdx-sha256'):
         sub.add_parser(name).add_argument('file')
+    mp = sub.add_parser('map')
+    mp.add_argument('file')
+    mp.add_argument('size', type=int, help='virtual size in bytes')
     lg = sub.add_parser('vhdx-log')
     lg.add_argument('src')
     lg.add_argument('dst')
@@ -790,6 +874,9 @@ def main():
         print(hashlib.sha256(Vhdx(a.file).content()).hexdigest())
     elif a.cmd == 'sha256':
         print(hashlib.sha256(Vhd(a.file).content()).hexdigest())
+    elif a.cmd == 'map':
+        for start, end in allocated_ranges(a.file, a.size):
+            print(start, end)
     elif a.cmd == 'libvhdi-sha256':
         print(libvhdi_sha256(a.file))
     elif a.cmd == 'vhdx-log':

@@ -513,8 +513,36 @@ int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off)
 }
 
 /*
+ * A run of @len bytes at @file_off of the file on @fd: how much of it from
+ * the start is data in the file, or a hole of the file (which pread()s as
+ * zeros: e.g. a fixed image copied sparse). A file or filesystem that does
+ * not report holes is data throughout.
+ */
+static void file_extent(int fd, uint64_t file_off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	off_t data = lseek(fd, (off_t)file_off, SEEK_DATA), hole;
+
+	*run = len;
+	*allocated = true;
+	if (data < 0) {
+		if (errno == ENXIO)
+			*allocated = false; /* a hole up to the end of the file */
+		return;
+	}
+	if ((uint64_t)data > file_off) {
+		*allocated = false;
+		*run = (uint64_t)data - file_off < len ? (uint64_t)data - file_off : len;
+		return;
+	}
+	hole = lseek(fd, (off_t)file_off, SEEK_HOLE);
+	if (hole > data && (uint64_t)hole - file_off < len)
+		*run = (uint64_t)hole - file_off;
+}
+
+/*
  * From @off, at most @len bytes: what layer @i and those below it show,
- * allocated (in some file) or not (zeros), for how long (*run).
+ * allocated (in some file) or not (zeros), for how long (*run). A run in a
+ * file is asked again of the file's own holes (file_extent()).
  */
 static void layer_extent(const struct vhd_image *img, size_t i, uint64_t off, uint64_t len,
 			 uint64_t *run, bool *allocated)
@@ -524,6 +552,8 @@ static void layer_extent(const struct vhd_image *img, size_t i, uint64_t off, ui
 	extmap_lookup(img->layers[i].map, off, len, &r); /* off < size: cannot fail */
 	*run = r.len;
 	*allocated = r.kind == EXTMAP_FILE || r.kind == EXTMAP_MEMORY;
+	if (r.kind == EXTMAP_FILE)
+		file_extent(img->layers[i].fd, r.file_off, r.len, run, allocated);
 	if (r.kind == EXTMAP_PARENT && i + 1 < img->n)
 		layer_extent(img, i + 1, off, r.len, run, allocated);
 }

@@ -105,10 +105,13 @@ int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off);
  * For SEEK_DATA/SEEK_HOLE: from @off, *run (1 .. @len, cut at the end of the
  * disk) bytes that are all *allocated (held by a file of the chain: data) or
  * all not (zeros in every layer that decides them: a hole). Runs are
- * maximal within @len. A fixed VHD is allocated everywhere; a VHDX block in
- * state ZERO/UNMAPPED is a hole even over a parent's data (it reads zeros).
- * @off must be below the virtual size and @len non-zero (-EINVAL).
- * Returns 0. Thread-safe, no I/O.
+ * maximal within @len. A run the block map puts in a file (a fixed image,
+ * an allocated block) is data where the file holds data and a hole where
+ * the file itself has a hole (SEEK_DATA on the file: a fixed image copied
+ * sparse); a VHDX block in state ZERO/UNMAPPED is a hole even over a
+ * parent's data (it reads zeros). @off must be below the virtual size and
+ * @len non-zero (-EINVAL). Returns 0. Thread-safe; its only system calls
+ * are lseek(SEEK_DATA/SEEK_HOLE) on the chain's files.
  */
 int vhd_image_extent(struct vhd_image *img, uint64_t off, uint64_t len, uint64_t *run,
 		     bool *allocated);

@@ -7,7 +7,7 @@
  *
  *   off  size  field
  *     0     8  magic "RFSCOW01"
- *     8     4  version (1)
+ *     8     4  version (2; 1: an overlay without zero map, still opened)
  *    12     4  length of the header in bytes (308)
  *    16     4  cluster size in bytes (power of two, 4 KiB..2 MiB)
  *    20     4  flags (0)
@@ -17,7 +17,11 @@
  *   304     4  CRC32C (Castagnoli) of bytes [0, 304)
  *
  * followed by zeros up to the cluster size, so the first cluster is written
- * in full and data of the disk starts at file offset "cluster".
+ * in full and data of the disk starts at file offset "cluster". Version 2
+ * adds the zero map at file offset cluster + round_up(virtual size,
+ * cluster): one bit per cluster of the disk (bit k % 8 of byte k / 8, LSB
+ * first), padded to a whole cluster; the file's size is its end. Version 1
+ * files end at cluster + virtual size.
  *
  * Locking. Presence is the file's own allocation map, so the only hazard is
  * the read-modify-write (RMW) of a partly written absent cluster: it reads
@@ -36,8 +40,9 @@
  *    it; and it checks presence again under the lock, as after such a race
  *    the cluster is present and one plain pwrite of its own bytes is enough.
  * A plain partial write that found its cluster present under the shared lock
- * is safe because a present cluster never becomes absent again (nothing
- * punches holes) and no RMW can run while it holds the lock.
+ * is safe because a present cluster becomes absent again only by
+ * cow_discard(), which holds rmw_lock exclusive like an RMW, and no RMW can
+ * run while it holds the lock.
  * Readers take no lock: an RMW writes into a hole the replica's own bytes
  * plus the new ones, so a read racing it sees, byte by byte, the old or the
  * new content, as with any file.
@@ -75,7 +80,8 @@
 #include "util.h"
 
 #define COW_MAGIC "RFSCOW01"
-#define COW_VERSION 1
+#define COW_VERSION 2          /* what cow_create() writes */
+#define COW_VERSION_NO_ZMAP 1  /* older overlays: no zero map, opened as they are */
 #define COW_HDR_MAGIC 0
 #define COW_HDR_VERSION 8
 #define COW_HDR_LENGTH 12
@@ -101,6 +107,14 @@ struct cow_overlay {
 	struct cow_identity id;    /* what the overlay belongs to; immutable after open */
 	pthread_rwlock_t rmw_lock; /* see "Locking" above */
 	uint8_t *rmw_buf;          /* one cluster; used only with rmw_lock held exclusive */
+	uint32_t version;          /* of the header; immutable after open */
+	uint64_t zmap_off;         /* file offset of the zero map (version 2); immutable */
+	uint64_t zmap_len;         /* its bytes: one bit per cluster; 0 in version 1 */
+	/* The zero map in memory (NULL in version 1). Bits are only ever set,
+	 * by cow_discard() with rmw_lock exclusive, atomically; read without a
+	 * lock (__atomic loads). zmap_any: some bit is set (atomic). */
+	uint8_t *zmap;
+	bool zmap_any;
 };
 
 /* "<name><suffix>" into @path; the name must be one path component. */
@@ -128,11 +142,11 @@ static bool identity_equal(const struct cow_identity *a, const struct cow_identi
 
 /* ---- the header ---- */
 
-static void header_encode(uint8_t *hdr, uint32_t cluster, const struct cow_identity *id)
+static void header_encode(uint8_t *hdr, uint32_t version, uint32_t cluster, const struct cow_identity *id)
 {
 	memset(hdr, 0, COW_HDR_SIZE);
 	memcpy(hdr + COW_HDR_MAGIC, COW_MAGIC, 8);
-	rfs_put_le32(hdr + COW_HDR_VERSION, COW_VERSION);
+	rfs_put_le32(hdr + COW_HDR_VERSION, version);
 	rfs_put_le32(hdr + COW_HDR_LENGTH, COW_HDR_SIZE);
 	rfs_put_le32(hdr + COW_HDR_CLUSTER, cluster);
 	rfs_put_le32(hdr + COW_HDR_FLAGS, 0);
@@ -143,15 +157,17 @@ static void header_encode(uint8_t *hdr, uint32_t cluster, const struct cow_ident
 }
 
 /* Decode a header; NULL if valid, else what is wrong with it. */
-static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct cow_identity *id)
+static const char *header_decode(const uint8_t *hdr, uint32_t *version, uint32_t *cluster,
+				 struct cow_identity *id)
 {
 	uint32_t c = rfs_le32(hdr + COW_HDR_CLUSTER);
+	uint32_t v = rfs_le32(hdr + COW_HDR_VERSION);
 
 	if (memcmp(hdr + COW_HDR_MAGIC, COW_MAGIC, 8))
 		return "bad magic";
 	if (rfs_le32(hdr + COW_HDR_CRC) != rfs_crc32c(hdr, COW_HDR_CRC))
 		return "bad CRC";
-	if (rfs_le32(hdr + COW_HDR_VERSION) != COW_VERSION)
+	if (v != COW_VERSION && v != COW_VERSION_NO_ZMAP)
 		return "unknown version";
 	if (rfs_le32(hdr + COW_HDR_LENGTH) != COW_HDR_SIZE || rfs_le32(hdr + COW_HDR_FLAGS))
 		return "unknown layout";
@@ -167,7 +183,88 @@ static const char *header_decode(const uint8_t *hdr, uint32_t *cluster, struct c
 	if (!identity_valid(id))
 		return "bad virtual size";
 	*cluster = c;
+	*version = v;
 	return NULL;
+}
+
+/* ---- the zero map ---- */
+
+static uint64_t round_up(uint64_t v, uint64_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+/* Where the zero map of a version-2 overlay starts: after the data, at a
+ * cluster boundary. */
+static uint64_t zmap_offset(uint32_t cluster, uint64_t vsize)
+{
+	return cluster + round_up(vsize, cluster);
+}
+
+/* Bytes of the zero map: one bit per cluster of the disk. */
+static uint64_t zmap_bytes(uint32_t cluster, uint64_t vsize)
+{
+	return (round_up(vsize, cluster) / cluster + 7) / 8;
+}
+
+/* The size of an overlay file of @version. */
+static uint64_t overlay_file_size(uint32_t version, uint32_t cluster, uint64_t vsize)
+{
+	if (version == COW_VERSION_NO_ZMAP)
+		return cluster + vsize;
+	return zmap_offset(cluster, vsize) + round_up(zmap_bytes(cluster, vsize), cluster);
+}
+
+/* Is cluster number @k zero-marked? */
+static bool zmap_test(const struct cow_overlay *ov, uint64_t k)
+{
+	return (__atomic_load_n(&ov->zmap[k / 8], __ATOMIC_ACQUIRE) >> (k % 8)) & 1;
+}
+
+/*
+ * From cluster number @k, how many clusters (at least 1, at most up to
+ * cluster number @stop) share its mark; *marked says which. Whole bytes of
+ * equal marks are skipped at once.
+ */
+static uint64_t zmap_run(const struct cow_overlay *ov, uint64_t k, uint64_t stop, bool *marked)
+{
+	bool m = zmap_test(ov, k);
+	uint8_t same = m ? 0xff : 0x00;
+	uint64_t i = k + 1;
+
+	while (i < stop) {
+		if (i % 8 == 0 && i + 8 <= stop &&
+		    __atomic_load_n(&ov->zmap[i / 8], __ATOMIC_ACQUIRE) == same) {
+			i += 8;
+			continue;
+		}
+		if (zmap_test(ov, i) != m)
+			break;
+		i++;
+	}
+	*marked = m;
+	return i - k;
+}
+
+/* Read the zero map of a version-2 overlay into memory (its holes read as
+ * zeros: no marks). Returns 0 or -errno. */
+static int zmap_load(struct cow_overlay *ov)
+{
+	int err;
+
+	ov->zmap_off = zmap_offset(ov->cluster, ov->id.virtual_size);
+	ov->zmap_len = zmap_bytes(ov->cluster, ov->id.virtual_size);
+	ov->zmap = calloc(1, ov->zmap_len);
+	if (!ov->zmap)
+		return -ENOMEM;
+	if (lseek(ov->fd, (off_t)ov->zmap_off, SEEK_DATA) < 0)
+		return errno == ENXIO ? 0 : -errno; /* all hole: no mark at all */
+	err = rfs_pread_full(ov->fd, ov->zmap, ov->zmap_len, ov->zmap_off);
+	if (err)
+		return err;
+	for (uint64_t i = 0; i < ov->zmap_len && !ov->zmap_any; i++)
+		ov->zmap_any = ov->zmap[i] != 0;
+	return 0;
 }
 
 /* ---- allocation ---- */
@@ -180,6 +277,7 @@ static void overlay_free(struct cow_overlay *ov)
 		closer_close(ov->fd);
 	pthread_rwlock_destroy(&ov->rmw_lock);
 	free(ov->rmw_buf);
+	free(ov->zmap);
 	free(ov);
 }
 
@@ -206,6 +304,7 @@ static struct cow_overlay *overlay_alloc(uint32_t cluster, const struct cow_iden
 	ov->fd = -1;
 	ov->cluster = cluster;
 	ov->id = *id;
+	ov->version = COW_VERSION;
 	return ov;
 
 out_free_buf:
@@ -342,12 +441,13 @@ static int write_empty(int fd, uint32_t cluster, const struct cow_identity *id)
 
 	if (!hdr)
 		return -ENOMEM;
-	header_encode(hdr, cluster, id);
+	header_encode(hdr, COW_VERSION, cluster, id);
 	err = rfs_pwrite_full(fd, hdr, cluster, 0);
 	free(hdr);
 	if (err)
 		return err;
-	if (ftruncate(fd, (off_t)(cluster + id->virtual_size)) < 0 || fdatasync(fd) < 0)
+	if (ftruncate(fd, (off_t)overlay_file_size(COW_VERSION, cluster, id->virtual_size)) < 0 ||
+	    fdatasync(fd) < 0)
 		return -errno;
 	return 0;
 }
@@ -390,6 +490,8 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 
 	/* Write it and make it durable, then publish it. */
 	err = write_empty(ov->fd, cluster, id);
+	if (!err)
+		err = zmap_load(ov);
 	if (err)
 		goto out_unlink_tmp;
 	err = publish(dirfd, tmp, path);
@@ -423,8 +525,8 @@ out_free:
  * file's size? 0 with *cluster and *found; -EUCLEAN (corrupt) or -ESTALE
  * (another replica's), logged; or -errno.
  */
-static int check_overlay_file(int fd, const char *path, const struct cow_identity *expect, uint32_t *cluster,
-			      struct cow_identity *found)
+static int check_overlay_file(int fd, const char *path, const struct cow_identity *expect, uint32_t *version,
+			      uint32_t *cluster, struct cow_identity *found)
 {
 	uint8_t hdr[COW_HDR_SIZE];
 	const char *why;
@@ -444,7 +546,7 @@ static int check_overlay_file(int fd, const char *path, const struct cow_identit
 	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
 	if (err)
 		return err;
-	why = header_decode(hdr, cluster, found);
+	why = header_decode(hdr, version, cluster, found);
 	if (why)
 		goto out_corrupt;
 	if (!identity_equal(found, expect)) {
@@ -452,7 +554,7 @@ static int check_overlay_file(int fd, const char *path, const struct cow_identit
 			found->disk, (unsigned long long)found->virtual_size);
 		return -ESTALE;
 	}
-	if ((uint64_t)st.st_size != *cluster + found->virtual_size) {
+	if ((uint64_t)st.st_size != overlay_file_size(*version, *cluster, found->virtual_size)) {
 		why = "size differs from its header";
 		goto out_corrupt;
 	}
@@ -468,7 +570,7 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	char path[NAME_MAX + 1];
 	struct cow_identity found;
 	struct cow_overlay *ov;
-	uint32_t cluster = 0;
+	uint32_t cluster = 0, version = 0;
 	int fd, err;
 
 	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
@@ -479,7 +581,7 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	fd = openat(dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	err = check_overlay_file(fd, path, expect, &cluster, &found);
+	err = check_overlay_file(fd, path, expect, &version, &cluster, &found);
 	if (err)
 		goto out_close;
 	ov = overlay_alloc(cluster, &found);
@@ -488,6 +590,14 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 		goto out_close;
 	}
 	ov->fd = fd;
+	ov->version = version;
+	if (version != COW_VERSION_NO_ZMAP) {
+		err = zmap_load(ov);
+		if (err) {
+			overlay_free(ov); /* closes @fd */
+			return err;
+		}
+	}
 	*out = ov;
 	return 0;
 
@@ -500,7 +610,7 @@ int cow_peek(int dirfd, const char *name, struct cow_identity *out)
 {
 	char path[NAME_MAX + 1];
 	uint8_t hdr[COW_HDR_SIZE];
-	uint32_t cluster;
+	uint32_t cluster, version;
 	int fd, err;
 
 	err = overlay_path(path, sizeof(path), name, COW_SUFFIX);
@@ -510,7 +620,7 @@ int cow_peek(int dirfd, const char *name, struct cow_identity *out)
 	if (fd < 0)
 		return -errno;
 	err = rfs_pread_full(fd, hdr, sizeof(hdr), 0);
-	if (!err && header_decode(hdr, &cluster, out))
+	if (!err && header_decode(hdr, &version, &cluster, out))
 		err = -EUCLEAN;
 	close(fd);
 	return err;
@@ -601,8 +711,30 @@ uint32_t cow_cluster_size(const struct cow_overlay *ov)
 	return ov->cluster;
 }
 
-/* The run at @off (< @end) that is all overlay or all replica, up to @end. */
-static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run, bool *in_overlay)
+/*
+ * [off, end) lies in a hole of the file (absent clusters): the part from
+ * @off that is all zero-marked (COW_RUN_ZERO) or all unmarked
+ * (COW_RUN_REPLICA).
+ */
+static void hole_run(const struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run,
+		     enum cow_run *kind)
+{
+	uint64_t k = off / ov->cluster, stop = (end + ov->cluster - 1) / ov->cluster;
+	bool marked = false;
+	uint64_t n;
+
+	if (!ov->zmap || !__atomic_load_n(&ov->zmap_any, __ATOMIC_ACQUIRE)) {
+		*kind = COW_RUN_REPLICA;
+		*run = end - off;
+		return;
+	}
+	n = zmap_run(ov, k, stop, &marked);
+	*kind = marked ? COW_RUN_ZERO : COW_RUN_REPLICA;
+	*run = min_u64(end, (k + n) * ov->cluster) - off;
+}
+
+/* The run at @off (< @end) that lives in one place (enum cow_run), up to @end. */
+static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run, enum cow_run *kind)
 {
 	off_t pos = (off_t)cow_file_offset(ov, off);
 	off_t data, hole;
@@ -612,13 +744,11 @@ static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_
 		if (errno != ENXIO)
 			return -errno;
 		/* ENXIO: no data from here to the end of the file. */
-		*in_overlay = false;
-		*run = end - off;
+		hole_run(ov, off, end, run, kind);
 		return 0;
 	}
 	if (data > pos) {
-		*in_overlay = false;
-		*run = min_u64(end, (uint64_t)data - ov->cluster) - off;
+		hole_run(ov, off, min_u64(end, (uint64_t)data - ov->cluster), run, kind);
 		return 0;
 	}
 	hole = lseek(ov->fd, pos, SEEK_HOLE);
@@ -626,33 +756,56 @@ static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_
 		return -errno;
 	if (hole <= pos)
 		return -EIO; /* data that turned into a hole: nothing we do */
-	*in_overlay = true;
+	*kind = COW_RUN_PRESENT;
 	*run = min_u64(end, (uint64_t)hole - ov->cluster) - off;
 	return 0;
 }
 
-int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay)
+int cow_map(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, enum cow_run *kind)
 {
 	if (off >= ov->id.virtual_size || !len)
 		return -EINVAL;
-	return extent_at(ov, off, off + min_u64(len, ov->id.virtual_size - off), run, in_overlay);
+	return extent_at(ov, off, off + min_u64(len, ov->id.virtual_size - off), run, kind);
 }
 
-/* Read [off, off+len) merging the overlay's runs and the replica's. */
+int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay)
+{
+	uint64_t end, more;
+	enum cow_run kind;
+	int err;
+
+	if (off >= ov->id.virtual_size || !len)
+		return -EINVAL;
+	end = off + min_u64(len, ov->id.virtual_size - off);
+	err = extent_at(ov, off, end, run, &kind);
+	*in_overlay = kind != COW_RUN_REPLICA;
+	/* present and zero-marked runs are both the overlay's: merge them */
+	while (!err && *in_overlay && off + *run < end) {
+		err = extent_at(ov, off + *run, end, &more, &kind);
+		if (err || kind == COW_RUN_REPLICA)
+			break;
+		*run += more;
+	}
+	return err;
+}
+
+/* Read [off, off+len) merging the overlay's runs, zeros and the replica's. */
 static int read_merged(struct cow_overlay *ov, const struct cow_source *src, uint8_t *buf, size_t len, uint64_t off)
 {
 	uint64_t pos = off, end = off + len;
 
 	while (pos < end) {
+		enum cow_run kind = COW_RUN_REPLICA;
 		uint64_t run = 0;
-		bool in_overlay = false;
 		int err;
 
-		err = extent_at(ov, pos, end, &run, &in_overlay);
+		err = extent_at(ov, pos, end, &run, &kind);
 		if (err)
 			return err;
-		if (in_overlay)
+		if (kind == COW_RUN_PRESENT)
 			err = rfs_pread_full(ov->fd, buf + (pos - off), run, cow_file_offset(ov, pos));
+		else if (kind == COW_RUN_ZERO)
+			memset(buf + (pos - off), 0, run);
 		else
 			err = src->read(src->ctx, buf + (pos - off), run, pos);
 		if (err)
@@ -877,6 +1030,8 @@ static int unfill_present(struct cow_overlay *ov, const uint8_t *mine, const uin
 
 		if (memcmp(mine + (pos - base), theirs + (pos - base), n))
 			continue; /* a guest wrote it: keep */
+		if (ov->zmap && zmap_test(ov, pos / ov->cluster))
+			continue; /* discarded, then written: a hole would read zeros, not @theirs */
 		if (fallocate(ov->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)cow_file_offset(ov, pos),
 			      (off_t)ov->cluster) < 0)
 			return -errno;
@@ -913,6 +1068,83 @@ int cow_unfill(struct cow_overlay *ov, const struct cow_source *src, size_t len,
 	pthread_rwlock_unlock(&ov->rmw_lock);
 	free(mine);
 	free(theirs);
+	return err;
+}
+
+/*
+ * Mark the whole clusters [first, last) (cluster numbers) zero, durably:
+ * the bits in memory, their bytes in the file's zero map, fdatasync.
+ * Caller holds rmw_lock exclusive.
+ */
+static int zmap_mark(struct cow_overlay *ov, uint64_t first, uint64_t last)
+{
+	uint64_t b0 = first / 8, b1 = (last - 1) / 8 + 1;
+	int err;
+
+	for (uint64_t k = first; k < last; k++)
+		__atomic_or_fetch(&ov->zmap[k / 8], (uint8_t)(1u << (k % 8)), __ATOMIC_RELEASE);
+	__atomic_store_n(&ov->zmap_any, true, __ATOMIC_RELEASE);
+	err = rfs_pwrite_full(ov->fd, ov->zmap + b0, b1 - b0, ov->zmap_off + b0);
+	if (!err && fdatasync(ov->fd) < 0)
+		err = -errno;
+	return err;
+}
+
+/* Zeros over [off, end), which lies within one cluster, as a write would
+ * put them. Caller holds rmw_lock exclusive. */
+static int zero_partial(struct cow_overlay *ov, const struct cow_source *src, uint64_t off, uint64_t end)
+{
+	uint8_t *zeros = calloc(1, end - off);
+	int err;
+
+	if (!zeros)
+		return -ENOMEM;
+	err = write_partial(ov, src, zeros, off, end);
+	free(zeros);
+	return err;
+}
+
+/* In the order overlay.h gives: partial clusters as writes; whole ones
+ * marked (durably), then punched. */
+int cow_discard(struct cow_overlay *ov, const struct cow_source *src, uint64_t off, uint64_t len)
+{
+	uint64_t end, first, last;
+	int err = 0;
+
+	if (off > ov->id.virtual_size || len > ov->id.virtual_size - off)
+		return -EINVAL;
+	if (!ov->zmap)
+		return -EOPNOTSUPP;
+	if (!len)
+		return 0;
+	end = off + len;
+	/* the whole clusters inside: the last, short cluster counts whole
+	 * when the range reaches the end of the disk */
+	first = (off + ov->cluster - 1) / ov->cluster;
+	last = end == ov->id.virtual_size ? (end + ov->cluster - 1) / ov->cluster : end / ov->cluster;
+
+	pthread_rwlock_wrlock(&ov->rmw_lock);
+	if (first >= last) {
+		/* no whole cluster: one or two partial pieces */
+		uint64_t mid = min_u64(end, cluster_end(ov, cluster_start(ov, off)));
+
+		err = zero_partial(ov, src, off, mid);
+		if (!err && mid < end)
+			err = zero_partial(ov, src, mid, end);
+		goto out_unlock;
+	}
+	if (off < first * ov->cluster)
+		err = zero_partial(ov, src, off, first * ov->cluster);
+	if (!err && end > last * ov->cluster)
+		err = zero_partial(ov, src, last * ov->cluster, end);
+	if (!err)
+		err = zmap_mark(ov, first, last);
+	if (!err && fallocate(ov->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)cow_file_offset(ov, first * ov->cluster),
+			      (off_t)((last - first) * ov->cluster)) < 0)
+		err = -errno;
+out_unlock:
+	pthread_rwlock_unlock(&ov->rmw_lock);
 	return err;
 }
 

@@ -9,7 +9,20 @@
  *                           one cluster
  *   [cluster, cluster+size) the disk's data at its own offset, sparse: a
  *                           cluster that holds data in the file is present
- *                           in the overlay, a hole reads from the replica.
+ *                           in the overlay, a hole reads from the replica
+ *                           unless the cluster is zero-marked;
+ *   [zmap, zmap+len)        (version 2) the zero map: one bit per cluster,
+ *                           set = "discarded: reads as zeros when absent";
+ *                           zmap = cluster + size rounded up to a cluster,
+ *                           len = the map's bytes rounded up to a cluster.
+ * A read asks, per cluster: present in the file? its bytes. Else
+ * zero-marked? zeros. Else the replica. A mark is never cleared: a write
+ * makes its cluster present again, and present wins over the mark; the map
+ * is kept in memory (one bit per cluster, e.g. 4 MiB for 127 GiB in 4 KiB
+ * clusters, untouched pages until a discard) and loaded at open.
+ * Version 1 overlays (no zero map) still open and work as before; only
+ * cow_discard() refuses them (-EOPNOTSUPP): rewriting their header in place
+ * could tear it, and they end at a revert.
  * Presence is the filesystem's own allocation map, asked with
  * lseek(SEEK_DATA/SEEK_HOLE); no allocation table of ours exists that could
  * be torn, the map costs no memory, and discarding the overlay is one unlink.
@@ -28,6 +41,16 @@
  *   write:   pwrite data into the file; the header is never rewritten.
  *   sync:    fdatasync the file: the data and the filesystem's allocation
  *            of it are durable together (journaled by the filesystem).
+ *   discard: partial clusters at the ends get zeros as a write would; the
+ *            whole clusters are (1) marked in the zero map (bits in memory,
+ *            then pwrite of their bytes) and the mark made durable with
+ *            fdatasync, and only then (2) punched in the file (fallocate
+ *            PUNCH_HOLE|KEEP_SIZE), which gives their space back. A crash
+ *            before (1) is durable leaves the clusters as they were; between
+ *            (1) and (2) they are still present, and present wins: as they
+ *            were; after (2) they are holes with a mark: zeros. Never the
+ *            replica's stale bytes. The punch is durable at the next
+ *            cow_sync(), like a write.
  *   remove:  unlink, fsync the folder; the blocks are freed by a close on
  *            another thread (cow_wait_freed() waits for it).
  * A crash therefore shows each cluster either as before the write or as
@@ -140,15 +163,42 @@ int cow_fill(struct cow_overlay *ov, const void *buf, size_t len, uint64_t off, 
  */
 int cow_unfill(struct cow_overlay *ov, const struct cow_source *src, size_t len, uint64_t off);
 
+/*
+ * Discard [@off, @off+@len): it reads as zeros afterwards; the whole
+ * clusters inside it are freed in the overlay file, the partial ones at the
+ * ends are written with zeros (filled from @src like a write). Durable
+ * after cow_sync(). Returns 0, -EINVAL past the end, -EOPNOTSUPP for a
+ * version 1 overlay (no zero map), or -errno (-ENOSPC for a partial
+ * cluster, or the zero map's first mark in a cluster of the map).
+ */
+int cow_discard(struct cow_overlay *ov, const struct cow_source *src, uint64_t off, uint64_t len);
+
 /* Make every completed write durable (fdatasync, or fsync if !@datasync). */
 int cow_sync(struct cow_overlay *ov, bool datasync);
+
+/* Where a run of the disk lives, as far as the overlay knows. */
+enum cow_run {
+	COW_RUN_REPLICA = 0, /* absent, not marked: read the layer below */
+	COW_RUN_PRESENT,     /* in the overlay file at cow_file_offset() */
+	COW_RUN_ZERO,        /* absent and zero-marked (discarded): zeros */
+};
+
+/*
+ * From @off (< virtual size), the length *run of the run of bytes (at most
+ * @len, cut at the end of the disk) that all live in one place, *kind.
+ * Runs are maximal within @len. SEEK_DATA/SEEK_HOLE ask this (PRESENT is
+ * data, ZERO a hole, REPLICA whatever the replica says), and so can a copy
+ * of what the overlay lacks (REPLICA runs only). 0 or -errno.
+ */
+int cow_map(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, enum cow_run *kind);
 
 /*
  * Inspection of the on-disk layout (the tests check it with these; the data
  * path is cow_read/cow_write): from @off (< virtual size), the length of the
- * run of bytes (at most @len) that are all in the overlay (*in_overlay true)
- * or all in the replica. When in the overlay, the bytes live in cow_fd() at
- * cow_file_offset(@off).
+ * run of bytes (at most @len) that are all in the overlay (*in_overlay true:
+ * present or zero-marked) or all in the replica. When in the overlay, the
+ * bytes live in cow_fd() at cow_file_offset(@off) (a zero-marked cluster is
+ * a hole there, which reads as zeros). cow_map() tells the two apart.
  */
 int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay);
 int cow_fd(const struct cow_overlay *ov);

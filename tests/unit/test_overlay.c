@@ -7,7 +7,7 @@
  * fail, not skip, when they cannot.
  *
  * Seam: this file defines pwrite, lseek, ftruncate, fdatasync, fsync,
- * renameat2 and unlinkat, which reach the kernel through syscall(2). Linked
+ * fallocate, renameat2 and unlinkat, which reach the kernel through syscall(2). Linked
  * with the core library they are what overlay.c calls, so a test can count
  * its system calls, see the order of its durable steps and make one fail.
  * They pass straight through unless a test arms them.
@@ -175,6 +175,13 @@ int fsync(int fd)
 	if (seam_armed && seam("fsync", fd_kind(fd)))
 		return -1;
 	return syscall(SYS_fsync, fd);
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (seam_armed && seam("fallocate", fd_kind(fd)))
+		return -1;
+	return syscall(SYS_fallocate, fd, mode, off, len);
 }
 
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
@@ -469,6 +476,16 @@ static uint64_t le64(const uint8_t *p)
 	return le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
+/* The size of a version 2 overlay file of @vsize in clusters of @c: header
+ * cluster, data rounded up to a cluster, zero map (a bit per cluster)
+ * rounded up to a cluster. Written out here, independent of overlay.c. */
+static uint64_t v2_file_size(uint64_t c, uint64_t vsize)
+{
+	uint64_t clusters = (vsize + c - 1) / c;
+
+	return c + clusters * c + ((clusters + 7) / 8 + c - 1) / c * c;
+}
+
 static void test_header_format(void **state)
 {
 	struct fx *fx = *state;
@@ -484,12 +501,12 @@ static void test_header_format(void **state)
 	fd = openat(fx->dirfd, "disk.overlay", O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
-	assert_int_equal(st.st_size, c + 10 * MiB + 512);
+	assert_int_equal(st.st_size, v2_file_size(c, 10 * MiB + 512));
 	assert_int_equal(st.st_mode & 0777, 0600);
 	hdr = malloc(c);
 	assert_int_equal(pread(fd, hdr, c, 0), c);
 	assert_memory_equal(hdr, "RFSCOW01", 8);
-	assert_int_equal(le32(hdr + 8), 1);
+	assert_int_equal(le32(hdr + 8), 2);
 	assert_int_equal(le32(hdr + 12), 308);
 	assert_int_equal(le32(hdr + 16), c);
 	assert_memory_equal(hdr + 24, fx->id.identifier, 16);
@@ -498,7 +515,8 @@ static void test_header_format(void **state)
 	assert_int_equal(le32(hdr + 304), ref_crc32c(hdr, 304));
 	for (uint32_t i = 308; i < c; i++)
 		assert_int_equal(hdr[i], 0);
-	/* The header cluster is one data run, the rest one hole. */
+	/* The header cluster is one data run, the rest (data and zero map)
+	 * one hole. */
 	assert_int_equal(lseek(fd, 0, SEEK_DATA), 0);
 	assert_int_equal(lseek(fd, 0, SEEK_HOLE), c);
 	assert_int_equal(lseek(fd, c, SEEK_DATA), -1);
@@ -641,7 +659,11 @@ static void test_corrupt_header(void **state)
 	patch_header(fx, 16, "\x00\x03\x00\x00", 4, true); /* cluster 768 */
 	assert_int_equal(cow_open(fx->dirfd, "disk", &fx->id, &ov2), -EUCLEAN);
 	patch_header(fx, 0, orig, sizeof(orig), false);
-	patch_header(fx, 8, "\x02", 1, true); /* version 2 */
+	patch_header(fx, 8, "\x03", 1, true); /* version 3 */
+	assert_int_equal(cow_open(fx->dirfd, "disk", &fx->id, &ov2), -EUCLEAN);
+	patch_header(fx, 0, orig, sizeof(orig), false);
+	/* version 1 with a version 2 file's size (zero map): the size differs */
+	patch_header(fx, 8, "\x01", 1, true);
 	assert_int_equal(cow_open(fx->dirfd, "disk", &fx->id, &ov2), -EUCLEAN);
 	patch_header(fx, 0, orig, sizeof(orig), false);
 
@@ -752,9 +774,9 @@ static void test_write_edges(void **state)
 	fx_write(fx, buf, 2000, vsize - 2000);
 	assert_model(fx, 0, vsize);
 	assert_cluster_granular(fx);
-	/* The file never grows past cluster + virtual size. */
+	/* The file never grows past its layout (data, then zero map). */
 	assert_int_equal(fstat(cow_fd(fx->ov), &st), 0);
-	assert_int_equal(st.st_size, c + vsize);
+	assert_int_equal(st.st_size, v2_file_size(c, vsize));
 }
 
 static size_t pick_len(uint64_t c, uint64_t vsize)
@@ -1669,6 +1691,217 @@ static void test_rss_flat(void **state)
 	free(buf);
 }
 
+/* ---- discard: zero marks ---- */
+
+static void fx_discard(struct fx *fx, uint64_t off, uint64_t len)
+{
+	int err = cow_discard(fx->ov, &fx->src, off, len);
+
+	if (err)
+		fail_msg("cow_discard(%llu @ %llu) = %d (seed %llu)", (unsigned long long)len,
+			 (unsigned long long)off, err, (unsigned long long)seed);
+	memset(fx->model + off, 0, len);
+}
+
+/* From @off, the run cow_map() gives must be @kind for @len bytes. */
+static void assert_map(struct fx *fx, uint64_t off, enum cow_run kind, uint64_t len)
+{
+	enum cow_run got = COW_RUN_REPLICA;
+	uint64_t run = 0;
+
+	assert_int_equal(cow_map(fx->ov, off, fx->id.virtual_size, &run, &got), 0);
+	if (got != kind || run != len)
+		fail_msg("cow_map(%llu): kind %d for %llu bytes, want kind %d for %llu", (unsigned long long)off,
+			 got, (unsigned long long)run, kind, (unsigned long long)len);
+}
+
+/* Whole clusters are marked and punched, the ends written as zeros; the
+ * map tells present, zero-marked and replica runs apart; writes into a
+ * marked cluster make it present again; all of it survives a reopen. */
+static void test_discard_runs(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t vsize = 2 * MiB, c, held0, held1;
+	uint8_t *buf;
+	uint64_t run;
+	bool in;
+
+	fx_disk(fx, vsize, true);
+	c = cow_cluster_size(fx->ov);
+	buf = malloc(64 * c);
+	assert_non_null(buf);
+	fill_random(buf, 64 * c);
+	fx_write(fx, buf, 64 * c, 0);
+	assert_int_equal(cow_stat(fx->ov, &held0, NULL, NULL), 0);
+
+	fx_discard(fx, 2 * c, 3 * c);          /* whole clusters 2..4 */
+	fx_discard(fx, 70 * c, 2 * c);         /* absent clusters 70, 71 */
+	fx_discard(fx, 20 * c + 100, c + 50);  /* partial 20 and 21 */
+	assert_model(fx, 0, vsize);
+	assert_cluster_granular(fx);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_map(fx, 0, COW_RUN_PRESENT, 2 * c);
+		assert_map(fx, 2 * c, COW_RUN_ZERO, 3 * c);
+		assert_map(fx, 5 * c, COW_RUN_PRESENT, 59 * c);
+		assert_map(fx, 64 * c, COW_RUN_REPLICA, 6 * c);
+		assert_map(fx, 70 * c, COW_RUN_ZERO, 2 * c);
+		assert_map(fx, 72 * c, COW_RUN_REPLICA, vsize - 72 * c);
+		/* cow_extent: present and zero-marked are both the overlay's */
+		assert_int_equal(cow_extent(fx->ov, 0, vsize, &run, &in), 0);
+		assert_true(in);
+		assert_int_equal(run, 64 * c);
+		assert_int_equal(cow_extent(fx->ov, 64 * c, vsize, &run, &in), 0);
+		assert_false(in);
+		assert_int_equal(run, 6 * c);
+		fx_reopen(fx);
+		assert_model(fx, 0, vsize);
+	}
+
+	/* Space: discard 60 of the 64 clusters; the zero map costs a cluster. */
+	fx_discard(fx, 4 * c, 60 * c);
+	assert_int_equal(cow_sync(fx->ov, true), 0);
+	assert_int_equal(cow_stat(fx->ov, &held1, NULL, NULL), 0);
+	assert_true(held1 + 50 * c < held0);
+
+	/* A full write and a partial write into marked clusters. */
+	fx_write(fx, buf, c, 3 * c);
+	fx_write(fx, buf + 7, 10, 70 * c + 33);
+	assert_map(fx, 3 * c, COW_RUN_PRESENT, c);
+	assert_map(fx, 70 * c, COW_RUN_PRESENT, c);
+	assert_map(fx, 71 * c, COW_RUN_ZERO, c);
+	assert_model(fx, 0, vsize);
+	fx_reopen(fx);
+	assert_model(fx, 0, vsize);
+
+	/* Bounds. */
+	assert_int_equal(cow_discard(fx->ov, &fx->src, vsize, 0), 0);
+	assert_int_equal(cow_discard(fx->ov, &fx->src, vsize, 1), -EINVAL);
+	assert_int_equal(cow_discard(fx->ov, &fx->src, vsize - 1, 2), -EINVAL);
+	assert_int_equal(cow_discard(fx->ov, &fx->src, 1, UINT64_MAX), -EINVAL);
+	free(buf);
+}
+
+/* Random writes and discards against the model, a short last cluster,
+ * discards to the end, reopens. */
+static void test_discard_model(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t vsize = 3 * MiB + 700, c;
+	unsigned long iterations = env_ulong("RFS_TEST_ITERATIONS", 300);
+	uint8_t *buf = malloc(4 * MiB);
+
+	assert_non_null(buf);
+	fx_disk(fx, vsize, true);
+	c = cow_cluster_size(fx->ov);
+	for (unsigned long k = 0; k < iterations; k++) {
+		size_t len = pick_len(c, vsize);
+		uint64_t off = pick_off(c, vsize, len);
+
+		if (rnd() % 2) {
+			fill_random(buf, len);
+			fx_write(fx, buf, len, off);
+		} else {
+			fx_discard(fx, off, len);
+		}
+		if (rnd() % 16 == 0)
+			fx_reopen(fx);
+		if (k % 8 == 0)
+			assert_model(fx, 0, vsize);
+		else
+			assert_model(fx, off, len);
+	}
+	fx_discard(fx, vsize - 1000, 1000);
+	/* the short last cluster is whole, the piece before it written */
+	assert_map(fx, vsize / c * c, COW_RUN_ZERO, vsize % c);
+	assert_map(fx, vsize / c * c - c, COW_RUN_PRESENT, c);
+	assert_cluster_granular(fx);
+	fx_reopen(fx);
+	assert_model(fx, 0, vsize);
+	free(buf);
+}
+
+/* The ordering in overlay.h: the zero map written and made durable before
+ * the punch; any step failing leaves the clusters as they were, before and
+ * after a reopen (a crash at that step). */
+static void test_discard_order(void **state)
+{
+	struct fx *fx = *state;
+	static const char *steps[][2] = { { "pwrite", "overlay" },
+					  { "fdatasync", "overlay" },
+					  { "fallocate", "overlay" } };
+	uint8_t buf[4 * 4096];
+	int pw, ds, fa;
+	uint64_t c;
+
+	fx_disk(fx, 4 * MiB, true);
+	c = cow_cluster_size(fx->ov);
+	fill_random(buf, sizeof(buf));
+	fx_write(fx, buf, 2 * c, 8 * c);
+	assert_int_equal(cow_sync(fx->ov, true), 0);
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		seam_arm(false, steps[i][0], steps[i][1], EIO);
+		assert_int_equal(cow_discard(fx->ov, &fx->src, 8 * c, 2 * c), -EIO);
+		assert_null(fault.op); /* it did fire */
+		seam_disarm();
+		assert_model(fx, 0, 4 * MiB);
+		assert_map(fx, 8 * c, COW_RUN_PRESENT, 2 * c);
+		fx_reopen(fx);
+		assert_model(fx, 0, 4 * MiB);
+	}
+
+	seam_arm(true, NULL, NULL, 0);
+	fx_discard(fx, 8 * c, 2 * c);
+	seam_disarm();
+	for (int i = 0; i < trace_len; i++)
+		print_message("  discard: %s\n", trace_log[i]);
+	pw = trace_index("pwrite:overlay", false);
+	ds = trace_index("fdatasync:overlay", false);
+	fa = trace_index("fallocate:overlay", false);
+	assert_true(pw >= 0 && pw < ds && ds < fa);
+	assert_int_equal(fa, trace_len - 1);
+	assert_int_equal(cow_sync(fx->ov, true), 0);
+	fx_reopen(fx);
+	assert_model(fx, 0, 4 * MiB);
+	assert_map(fx, 8 * c, COW_RUN_ZERO, 2 * c);
+}
+
+/* An overlay of version 1 (no zero map, as made before it existed) opens,
+ * reads and writes as before; discard is refused and changes nothing. */
+static void test_version1_overlay(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t vsize = 2 * MiB, c;
+	uint8_t buf[5000];
+	enum cow_run kind;
+	uint64_t run;
+	int fd;
+
+	fx_disk(fx, vsize, true);
+	c = cow_cluster_size(fx->ov);
+	fill_random(buf, sizeof(buf));
+	fx_write(fx, buf, sizeof(buf), 3 * c + 5);
+	assert_int_equal(cow_sync(fx->ov, true), 0);
+	cow_close(fx->ov);
+	fx->ov = NULL;
+	patch_header(fx, 8, "\x01", 1, true);
+	fd = openat(fx->dirfd, "disk.overlay", O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(c + vsize)), 0);
+	close(fd);
+
+	assert_int_equal(cow_open(fx->dirfd, "disk", &fx->id, &fx->ov), 0);
+	assert_model(fx, 0, vsize);
+	fx_write(fx, buf, 100, vsize - 100);
+	assert_int_equal(cow_discard(fx->ov, &fx->src, 0, vsize), -EOPNOTSUPP);
+	assert_model(fx, 0, vsize);
+	assert_int_equal(cow_map(fx->ov, 0, vsize, &run, &kind), 0);
+	assert_int_equal(kind, COW_RUN_REPLICA);
+	assert_int_equal(run, 3 * c);
+	fx_reopen(fx);
+	assert_model(fx, 0, vsize);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1696,6 +1929,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_tmpfs, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_ramfs, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rss_flat, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_discard_runs, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_discard_model, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_discard_order, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_version1_overlay, fx_setup, fx_teardown),
 	};
 
 	seed = env_ulong("RFS_TEST_SEED", 0);

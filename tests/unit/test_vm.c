@@ -152,36 +152,6 @@ static int mem_read(void *img, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* The block map: 64 KiB blocks, a block of zeros is unallocated. */
-static bool mem_block_zero(const struct mem_file *f, uint64_t block)
-{
-	uint64_t start = block * MEM_BLOCK, end = start + MEM_BLOCK < f->size ? start + MEM_BLOCK : f->size;
-
-	for (uint64_t i = start; i < end; i++)
-		if (f->data[i])
-			return false;
-	return true;
-}
-
-static int mem_extent(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
-{
-	struct mem_img *m = img;
-	uint64_t end, pos;
-	bool alloc;
-
-	if (off >= m->tip->size || !len)
-		return -EINVAL;
-	atomic_fetch_add(&mem.extents, 1);
-	end = len < m->tip->size - off ? off + len : m->tip->size;
-	alloc = !mem_block_zero(m->tip, off / MEM_BLOCK);
-	pos = (off / MEM_BLOCK + 1) * MEM_BLOCK;
-	while (pos < end && !mem_block_zero(m->tip, pos / MEM_BLOCK) == alloc)
-		pos += MEM_BLOCK;
-	*run = (pos < end ? pos : end) - off;
-	*allocated = alloc;
-	return 0;
-}
-
 static void mem_info(void *img, struct rfs_image_info *info)
 {
 	struct mem_img *m = img;
@@ -207,6 +177,34 @@ static int mem_identify(const char *path, uint8_t id[16])
 	if (!f)
 		return -ENOENT;
 	memcpy(id, f->id, 16);
+	return 0;
+}
+
+/* Holes of the in-memory chain: its 4 KiB blocks that are all zeros. */
+static bool mem_block_zero(const struct mem_file *f, uint64_t block)
+{
+	uint64_t start = block * 4096, end = start + 4096 < f->size ? start + 4096 : f->size;
+
+	for (uint64_t i = start; i < end; i++)
+		if (f->data[i])
+			return false;
+	return true;
+}
+
+static int mem_extent(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated)
+{
+	struct mem_img *m = img;
+	uint64_t size = m->tip->size, end, pos;
+
+	if (off >= size || !len)
+		return -EINVAL;
+	atomic_fetch_add(&mem.extents, 1);
+	end = len > size - off ? size : off + len;
+	*allocated = !mem_block_zero(m->tip, off / 4096);
+	pos = (off / 4096 + 1) * 4096;
+	while (pos < end && !mem_block_zero(m->tip, pos / 4096) == *allocated)
+		pos += 4096;
+	*run = (pos < end ? pos : end) - off;
 	return 0;
 }
 
@@ -961,6 +959,71 @@ static void test_failover(void **state)
 				    "tip data/data.vhdx 22222222222222222222222222222222\n"
 				    "tip sys/sys.vhdx 11111111111111111111111111111111\ncrc ")));
 	free(text);
+	fx_close(fx);
+}
+
+/* SEEK_DATA/SEEK_HOLE through the disk: the replica's holes (its backend's
+ * extent), then the overlay's clusters and discarded ranges over them;
+ * discard refused before failover, zeros after it. */
+static void test_seek_discard(void **state)
+{
+	struct fx *fx = *state;
+	struct mem_file *sys, *data;
+	struct rfs_disk *d;
+	uint8_t *msys, buf[4096];
+	uint64_t at = 0;
+
+	two_disks(fx, &sys, &data);
+	/* replica holes: [16K, 64K) and [128K, 192K) */
+	memset(sys->data + 16 * KiB, 0, 48 * KiB);
+	memset(sys->data + 128 * KiB, 0, 64 * KiB);
+	memcpy(sys->pristine, sys->data, SYS_SIZE);
+	msys = model_of(fx, sys);
+	fx_open(fx);
+	d = disk_get(fx, "sys");
+	assert_non_null(d);
+
+	assert_int_equal(rfs_disk_seek(d, 0, true, &at), 0);
+	assert_int_equal(at, 0);
+	assert_int_equal(rfs_disk_seek(d, 0, false, &at), 0);
+	assert_int_equal(at, 16 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 16 * KiB, true, &at), 0);
+	assert_int_equal(at, 64 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 64 * KiB, false, &at), 0);
+	assert_int_equal(at, 128 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 200 * KiB, false, &at), 0);
+	assert_int_equal(at, SYS_SIZE); /* the end counts as a hole */
+	assert_int_equal(rfs_disk_seek(d, SYS_SIZE, true, &at), -ENXIO);
+	assert_int_equal(rfs_disk_seek(d, SYS_SIZE, false, &at), -ENXIO);
+	assert_int_equal(rfs_disk_discard(d, 0, 4096), -EROFS);
+	rfs_disk_put(d);
+
+	assert_outcome(cmd(fx, "failover"), RFS_OK, 0);
+	d = disk_get(fx, "sys");
+	assert_non_null(d);
+	write_disk(fx, "sys", msys, 20 * KiB, 4096, 0x33);
+	assert_int_equal(rfs_disk_seek(d, 16 * KiB, true, &at), 0);
+	assert_int_equal(at, 20 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 20 * KiB, false, &at), 0);
+	assert_int_equal(at, 24 * KiB);
+
+	/* discard replica data and the tail: holes now, reading zeros */
+	assert_int_equal(rfs_disk_discard(d, 0, 16 * KiB), 0);
+	memset(msys, 0, 16 * KiB);
+	assert_int_equal(rfs_disk_discard(d, 192 * KiB, SYS_SIZE - 192 * KiB), 0);
+	memset(msys + 192 * KiB, 0, SYS_SIZE - 192 * KiB);
+	assert_int_equal(rfs_disk_sync(d, true), 0);
+	assert_int_equal(rfs_disk_seek(d, 0, true, &at), 0);
+	assert_int_equal(at, 20 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 64 * KiB, true, &at), 0);
+	assert_int_equal(at, 64 * KiB);
+	assert_int_equal(rfs_disk_seek(d, 128 * KiB, true, &at), -ENXIO);
+	assert_named_reads(fx, "sys", msys, SYS_SIZE);
+	assert_int_equal(rfs_disk_read(d, buf, sizeof(buf), 8 * KiB), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	rfs_disk_put(d);
+	assert_replica_untouched();
 	fx_close(fx);
 }
 
@@ -2207,6 +2270,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		VM_TEST(test_open_healthy),
 		VM_TEST(test_failover),
+		VM_TEST(test_seek_discard),
 		VM_TEST(test_revert_in_use),
 		VM_TEST(test_commit_and_refusals),
 		VM_TEST(test_reopen),
