@@ -1122,9 +1122,10 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
  * past the end is EINVAL; one crossing the end is cut there, unless it
  * asks the disk to grow (ZERO_RANGE without KEEP_SIZE: EINVAL).
  */
-static int discard_disk(struct rfs_disk *disk, int mode, off_t offset, off_t length)
+/* Discard within the file's bytes (a partition file: its window). */
+static int discard_disk(const struct open_disk *od, int mode, off_t offset, off_t length)
 {
-	uint64_t size = rfs_disk_size(disk);
+	uint64_t size = od_size(od);
 	bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
 
 	mode &= ~FALLOC_FL_KEEP_SIZE;
@@ -1137,7 +1138,7 @@ static int discard_disk(struct rfs_disk *disk, int mode, off_t offset, off_t len
 			return -EINVAL;
 		length = (off_t)(size - offset);
 	}
-	return rfs_disk_discard(disk, (uint64_t)offset, (uint64_t)length);
+	return rfs_disk_discard(od->disk, od->base + (uint64_t)offset, (uint64_t)length);
 }
 
 static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
@@ -1146,9 +1147,30 @@ static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
 	if (of && of->kind == N_DISK)
-		fuse_reply_err(req, -discard_disk(((struct open_disk *)of)->disk, mode, offset, length));
+		fuse_reply_err(req, -discard_disk((struct open_disk *)of, mode, offset, length));
 	else
 		fuse_reply_err(req, EOPNOTSUPP);
+}
+
+/* SEEK_DATA/SEEK_HOLE within the file's bytes: a partition file asks its
+ * disk inside its window; the window's end counts as a hole. */
+static int seek_disk(const struct open_disk *od, uint64_t off, bool data, uint64_t *found)
+{
+	uint64_t size = od_size(od);
+	int r;
+
+	if (off >= size)
+		return -ENXIO;
+	r = rfs_disk_seek(od->disk, od->base + off, data, found);
+	if (r < 0)
+		return r;
+	*found -= od->base;
+	if (*found >= size) {
+		if (data)
+			return -ENXIO;
+		*found = size;
+	}
+	return 0;
 }
 
 /*
@@ -1167,9 +1189,11 @@ static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, str
 		return;
 	}
 	if (of && of->kind == N_DISK) {
-		r = rfs_disk_seek(((struct open_disk *)of)->disk, (uint64_t)off, whence == SEEK_DATA, &found);
+		r = seek_disk((struct open_disk *)of, (uint64_t)off, whence == SEEK_DATA, &found);
 	} else {
-		if (of) {
+		if (of && of->kind == N_POINTS) {
+			size = ((struct points_snap *)of)->len;
+		} else if (of) {
 			struct ctl_snap *snap = (struct ctl_snap *)of;
 
 			pthread_mutex_lock(&snap->lock);

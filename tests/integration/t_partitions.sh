@@ -193,6 +193,26 @@ check_eq "a write at part5's end: ENOSPC" ENOSPC "$(pwrite_at "$P/sys-part5.img"
 check_eq "a write across part5's end is cut short" 1000 "$(pwrite_at "$P/sys-part5.img" $((s5 - 1000)) 4096)"
 check "part6 (after 5) did not get the bytes" same_bytes "$P/sys-part6.img" "$T/mbr-vhdx.raw" $((45056 * 512)) $((30720 * 512))
 
+# Discard and SEEK_DATA/SEEK_HOLE on a partition file stay in its window.
+p6=$((45056 * 512)) s6=$((30720 * 512))
+dd if=/dev/urandom of="$T/p6data" bs=$MiB count=2 status=none
+check "part6: 2 MiB written at 1 MiB" dd if="$T/p6data" of="$P/sys-part6.img" bs=$MiB seek=1 conv=notrunc,fsync status=none
+check "part6: fallocate -p of 1 MiB at 2 MiB" fallocate -p -o $((2 * MiB)) -l $MiB "$P/sys-part6.img"
+check "the disk reads zeros at part6 + 2 MiB" cmp -n $MiB <(dd if="$P/sys.img" bs=64k iflag=skip_bytes,count_bytes skip=$((p6 + 2 * MiB)) count=$MiB status=none) /dev/zero
+check "the disk keeps the first written MiB at part6 + 1 MiB" cmp -n $MiB \
+	<(dd if="$P/sys.img" bs=64k iflag=skip_bytes,count_bytes skip=$((p6 + MiB)) count=$MiB status=none) "$T/p6data"
+check_eq "part6: SEEK_DATA/SEEK_HOLE inside the window" "$((2 * MiB)) past ENXIO" "$(python3 - "$P/sys-part6.img" $s6 $MiB <<'PY'
+import errno, os, sys
+fd, size, mib = os.open(sys.argv[1], os.O_RDONLY), int(sys.argv[2]), int(sys.argv[3])
+h = os.lseek(fd, mib, os.SEEK_HOLE)          # the written MiB is data, the discarded one a hole
+try: d = 'past' if os.lseek(fd, 2 * mib, os.SEEK_DATA) >= 3 * mib else 'inside'
+except OSError as x: d = 'past'
+try: e = os.lseek(fd, size, os.SEEK_DATA)   # the window's end
+except OSError as x: e = errno.errorcode[x.errno]
+print(h, d, e)
+PY
+)"
+
 # An open partition file is an open file of the disk: revert waits, then 32774.
 exec 7<"$P/sys-part1.img"
 check_eq "revert while a partition file is open: EBUSY" EBUSY "$(printf revert | ctl_raw mbr-vhdx "$M")"
