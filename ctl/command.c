@@ -104,6 +104,22 @@ static bool word_equals(const unsigned char *word, size_t len, const char *name)
 	return true;
 }
 
+/* The command without its surrounding white space is [*start, *end); its
+ * first word ends at the returned offset. */
+static size_t first_word(const unsigned char *s, size_t *start, size_t *end)
+{
+	size_t word_end;
+
+	while (*start < *end && is_space(s[*start]))
+		(*start)++;
+	while (*end > *start && is_space(s[*end - 1]))
+		(*end)--;
+	word_end = *start;
+	while (word_end < *end && !is_space(s[word_end]))
+		word_end++;
+	return word_end;
+}
+
 enum rfs_result rfs_parse_command(const char *buf, size_t len, enum rfs_verb *verb)
 {
 	const unsigned char *s = (const unsigned char *)buf;
@@ -116,14 +132,7 @@ enum rfs_result rfs_parse_command(const char *buf, size_t len, enum rfs_verb *ve
 	if (!is_text(s, len))
 		return RFS_INCORRECT_DATA_TYPE;
 
-	while (start < end && is_space(s[start]))
-		start++;
-	while (end > start && is_space(s[end - 1]))
-		end--;
-
-	word_end = start;
-	while (word_end < end && !is_space(s[word_end]))
-		word_end++;
+	word_end = first_word(s, &start, &end);
 
 	for (i = 0; i < sizeof(verb_words) / sizeof(verb_words[0]); i++) {
 		if (!word_equals(s + start, word_end - start, verb_words[i].word))
@@ -161,13 +170,7 @@ enum rfs_result rfs_parse_point_command(const char *buf, size_t len, enum rfs_po
 		point[0] = '\0';
 	if (len > RFS_CMD_MAX || (len > 0 && !buf) || !is_text(s, len) || size <= len)
 		return RFS_OK; /* rfs_parse_command() gives the refusal */
-	while (start < end && is_space(s[start]))
-		start++;
-	while (end > start && is_space(s[end - 1]))
-		end--;
-	word_end = start;
-	while (word_end < end && !is_space(s[word_end]))
-		word_end++;
+	word_end = first_word(s, &start, &end);
 	arg = word_end;
 	while (arg < end && is_space(s[arg]))
 		arg++;
