@@ -771,13 +771,15 @@ int cow_map(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, e
 int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay)
 {
 	uint64_t end, more;
-	enum cow_run kind;
+	enum cow_run kind = COW_RUN_REPLICA;
 	int err;
 
 	if (off >= ov->id.virtual_size || !len)
 		return -EINVAL;
 	end = off + min_u64(len, ov->id.virtual_size - off);
 	err = extent_at(ov, off, end, run, &kind);
+	if (err)
+		return err;
 	*in_overlay = kind != COW_RUN_REPLICA;
 	/* present and zero-marked runs are both the overlay's: merge them */
 	while (!err && *in_overlay && off + *run < end) {
