@@ -169,6 +169,48 @@ int rfs_disk_read(struct rfs_disk *d, void *buf, size_t len, uint64_t off)
 	return r;
 }
 
+/* Where the @len bytes at @off lie when in one file. io_lock held as reader. */
+static int locate(struct rfs_disk *d, size_t len, uint64_t off, int *fd, uint64_t *pos)
+{
+	enum cow_run kind = COW_RUN_REPLICA;
+	uint64_t run = len;
+	int r;
+
+	if (d->overlay) {
+		r = cow_map(d->overlay, off, len, &run, &kind);
+		if (r < 0)
+			return r;
+		if (run < len || kind == COW_RUN_ZERO)
+			return -ENODATA;
+		if (kind == COW_RUN_PRESENT) {
+			*fd = cow_fd(d->overlay);
+			*pos = cow_file_offset(d->overlay, off);
+			return 0;
+		}
+	}
+	if (!d->be->locate)
+		return -ENODATA;
+	r = d->be->locate(d->img, off, len, fd, pos, &run);
+	return r < 0 ? r : run < len ? -ENODATA : 0;
+}
+
+int rfs_disk_read_fd(struct rfs_disk *d, size_t len, uint64_t off,
+		     int (*send)(void *arg, int fd, uint64_t pos), void *arg)
+{
+	uint64_t pos;
+	int fd, r;
+
+	pthread_rwlock_rdlock(&d->io_lock);
+	if (d->retired)
+		r = -ESTALE;
+	else
+		r = locate(d, len, off, &fd, &pos);
+	if (r == 0)
+		r = send(arg, fd, pos);
+	pthread_rwlock_unlock(&d->io_lock);
+	return r;
+}
+
 ssize_t rfs_disk_write(struct rfs_disk *d, const void *buf, size_t len, uint64_t off)
 {
 	ssize_t r = -EROFS;
@@ -557,6 +599,11 @@ static int vhd_stat(void *img, uint64_t *allocated, struct timespec *mtime, stru
 	return r;
 }
 
+static int vhd_locate(void *img, uint64_t off, uint64_t len, int *fd, uint64_t *pos, uint64_t *run)
+{
+	return vhd_image_locate(img, off, len, fd, pos, run);
+}
+
 static int vhd_identify(const char *path, uint8_t id[16])
 {
 	struct vhd_probe probe;
@@ -581,4 +628,5 @@ const struct rfs_backend rfs_vhd_backend = {
 	.stat = vhd_stat,
 	.identify = vhd_identify,
 	.extent = vhd_extent,
+	.locate = vhd_locate,
 };

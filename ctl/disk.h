@@ -58,6 +58,10 @@ struct rfs_backend {
 	 * all *allocated (some file holds them: data) or all not (zeros that
 	 * no file holds: a hole). Thread-safe. */
 	int (*extent)(void *img, uint64_t off, uint64_t len, uint64_t *run, bool *allocated);
+	/* Optional (NULL: never). From @off, *run bytes (1 .. @len) that lie
+	 * contiguous in one file, at *pos of descriptor *fd (open as long as
+	 * @img is); -ENODATA when the bytes at @off are in no file. No I/O. */
+	int (*locate)(void *img, uint64_t off, uint64_t len, int *fd, uint64_t *pos, uint64_t *run);
 };
 
 extern const struct rfs_backend rfs_vhd_backend;
@@ -89,6 +93,19 @@ int rfs_disk_attr(struct rfs_disk *d, struct rfs_disk_attr *attr);
  * -errno (-EROFS without an overlay); sync: 0 or -errno. */
 int rfs_disk_read(struct rfs_disk *d, void *buf, size_t len, uint64_t off);
 ssize_t rfs_disk_write(struct rfs_disk *d, const void *buf, size_t len, uint64_t off);
+
+/*
+ * A read answered straight from a file, for a zero-copy reply (splice):
+ * when all @len bytes at @off lie contiguous in one file - the overlay's,
+ * or one file of the replica chain - call @send(@arg, fd, pos) and return
+ * what it returns. It runs with io_lock held as reader, so the descriptor
+ * stays open and those file bytes stay the disk's bytes until it returns.
+ * -ENODATA when they do not (zeros, a run that changes files, a backend
+ * without files): the caller reads with rfs_disk_read(). -ESTALE once
+ * retired.
+ */
+int rfs_disk_read_fd(struct rfs_disk *d, size_t len, uint64_t off,
+		     int (*send)(void *arg, int fd, uint64_t pos), void *arg);
 int rfs_disk_sync(struct rfs_disk *d, bool datasync);
 
 /*

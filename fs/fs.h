@@ -19,6 +19,7 @@ struct rfs_fs_config {
 	gid_t group;         /* -o gid, else the mounting user's group */
 	bool umask_set;      /* -o umask given: */
 	mode_t umask;        /* bits taken from every mode (fs/perm.h) */
+	bool splice;         /* -o splice: large reads by splice where they can */
 };
 
 /* An empty filesystem (/, vms, ctl). The store is opened with this fs as

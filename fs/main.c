@@ -344,6 +344,7 @@ static int open_store(struct daemon *dm)
 		.group = dm->opts.gid != UINT32_MAX ? (gid_t)dm->opts.gid : getgid(),
 		.umask_set = dm->opts.umask != UINT32_MAX,
 		.umask = (mode_t)(dm->opts.umask & 0777),
+		.splice = dm->opts.splice != 0,
 	};
 	struct rfs_store_config scfg = { 0 };
 	char fsname[PATH_MAX + 64];

@@ -80,6 +80,12 @@ static const struct rfs_opt rfs_opts[] = {
 		.help = "interval of the periodic rescan of the replica folder, for shared "
 			"file systems that do not deliver inotify events",
 	}, {
+		.kind = RFS_OPT_UINT, .longname = "--splice", .mountname = "splice",
+		.arg = "0|1", .offset = FIELD(splice), .min = 0, .max = 1, .def = 1,
+		.help = "answer reads of 64 KiB or more whose bytes lie in one file (a fixed "
+			"image, an allocated block, the overlay) with splice(2), without copying "
+			"them through replicafs; 0 copies every read",
+	}, {
 		.kind = RFS_OPT_UINT, .longname = "--uid", .mountname = "uid",
 		.arg = "N", .offset = FIELD(uid), .min = 0, .max = UINT32_MAX - 1, .def = UINT32_MAX,
 		.def_text = "the mounting user",

@@ -512,6 +512,29 @@ int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off)
 	return ret;
 }
 
+int vhd_image_locate(struct vhd_image *img, uint64_t off, uint64_t len, int *fd, uint64_t *pos,
+		     uint64_t *run)
+{
+	if (off >= img->info.virtual_size || !len || len > img->info.virtual_size - off)
+		return -EINVAL;
+	for (size_t i = 0; i < img->n; i++) {
+		struct extmap_run r;
+
+		if (extmap_lookup(img->layers[i].map, off, len, &r) != 0)
+			return -EIO;
+		if (r.kind == EXTMAP_FILE) {
+			*fd = img->layers[i].fd;
+			*pos = r.file_off;
+			*run = r.len;
+			return 0;
+		}
+		if (r.kind != EXTMAP_PARENT)
+			break;
+		len = r.len; /* the parent's answer holds within this run only */
+	}
+	return -ENODATA;
+}
+
 /*
  * A run of @len bytes at @file_off of the file on @fd: how much of it from
  * the start is data in the file, or a hole of the file (which pread()s as

@@ -116,6 +116,18 @@ int vhd_image_read(struct vhd_image *img, void *buf, size_t len, uint64_t off);
 int vhd_image_extent(struct vhd_image *img, uint64_t off, uint64_t len, uint64_t *run,
 		     bool *allocated);
 
+/*
+ * Where the bytes at @off lie, for a reply that moves them from a file
+ * without copying them through memory (splice): *run bytes (1 .. @len)
+ * from @off that lie contiguous in ONE file of the chain, from *pos of the
+ * descriptor *fd (open read-only for as long as the image is). -ENODATA
+ * when the bytes at @off are not in a file (zeros; a replayed VHDX log's
+ * memory): read them with vhd_image_read(). -EINVAL as for a read. Does no
+ * I/O; thread-safe.
+ */
+int vhd_image_locate(struct vhd_image *img, uint64_t off, uint64_t len, int *fd, uint64_t *pos,
+		     uint64_t *run);
+
 /* The version of the libvhdi in use, e.g. "20210425" (for --version). */
 const char *vhd_lib_version(void);
 

@@ -48,7 +48,36 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Whole image content; asserts it opens. */
+/*
+ * vhd_image_locate() against the read: wherever it names a file, that
+ * file's bytes at the offset it gives are the disk's (@buf, read by
+ * vhd_image_read()); returns how many runs it named.
+ */
+static unsigned check_locate(struct vhd_image *img, const uint8_t *buf, uint64_t size)
+{
+	uint8_t *file = malloc(MiB);
+	unsigned named = 0;
+
+	assert_non_null(file);
+	for (uint64_t off = 0; off < size; off += 65536 + (off % 5) * 4096 + 512) {
+		uint64_t len = size - off < MiB ? size - off : MiB, pos, run;
+		int fd, r = vhd_image_locate(img, off, len, &fd, &pos, &run);
+
+		if (r == -ENODATA)
+			continue;
+		assert_int_equal(r, 0);
+		assert_true(run >= 1 && run <= len);
+		assert_int_equal(pread(fd, file, run, (off_t)pos), (ssize_t)run);
+		if (memcmp(file, buf + off, run) != 0)
+			fail_msg("locate at %llu: file offset %llu does not hold the disk's bytes",
+				 (unsigned long long)off, (unsigned long long)pos);
+		named++;
+	}
+	free(file);
+	return named;
+}
+
+/* Whole image content; asserts it opens, and that locate agrees with it. */
 static uint8_t *read_all(const char *const *paths, size_t n, uint64_t *size)
 {
 	struct vhd_image_info info;
@@ -72,6 +101,7 @@ static uint8_t *read_all(const char *const *paths, size_t n, uint64_t *size)
 		assert_int_equal(vhd_image_read(img, buf + off, len, off), 0);
 		off += len;
 	}
+	check_locate(img, buf, info.virtual_size);
 	*size = info.virtual_size;
 	vhd_image_close(img);
 	return buf;
@@ -457,6 +487,25 @@ static void test_bounds_and_info(void **state)
 	assert_int_equal(vhd_image_read(img, buf, 512, info.virtual_size - 256), -EINVAL);
 	assert_int_equal(vhd_image_read(img, buf, 2, UINT64_MAX), -EINVAL);
 	assert_int_equal(vhd_image_read(img, buf, 256, info.virtual_size - 256), 0);
+	{
+		uint64_t pos, run;
+		int fd, fds[2] = { -1, -1 };
+
+		assert_int_equal(vhd_image_locate(img, info.virtual_size, 1, &fd, &pos, &run), -EINVAL);
+		assert_int_equal(vhd_image_locate(img, 0, 0, &fd, &pos, &run), -EINVAL);
+		assert_int_equal(vhd_image_locate(img, info.virtual_size - 256, 512, &fd, &pos, &run),
+				 -EINVAL);
+		/* a chain's runs lie in the child's file and in the parent's */
+		for (uint64_t off = 0; off < info.virtual_size; off += 4096) {
+			if (vhd_image_locate(img, off, 4096, &fd, &pos, &run) != 0)
+				continue;
+			if (fds[0] < 0 || fds[0] == fd)
+				fds[0] = fd;
+			else
+				fds[1] = fd;
+		}
+		assert_true(fds[0] >= 0 && fds[1] >= 0);
+	}
 	vhd_image_close(img);
 }
 
