@@ -25,6 +25,7 @@
 #include "image.h"
 #include "log.h"
 #include "options.h"
+#include "transport.h"
 #include "overlay.h"
 #include "store.h"
 #include "version.h"
@@ -192,6 +193,8 @@ static int serve(struct daemon *dm)
 		goto out_destroy;
 	if (fuse_session_mount(se, cl->mountpoint) != 0)
 		goto out_remove_handlers;
+	if (rfs_transport_attach(se, dm->opts.poll_us) != 0)
+		goto out_unmount;
 	if (!cl->foreground && !dm->opts.log_path && open_daemon_log(dm) < 0)
 		goto out_unmount;
 	fuse_daemonize(cl->foreground);

@@ -80,6 +80,16 @@ static const struct rfs_opt rfs_opts[] = {
 		.help = "interval of the periodic rescan of the replica folder, for shared "
 			"file systems that do not deliver inotify events",
 	}, {
+		.kind = RFS_OPT_UINT, .longname = "--poll", .mountname = "poll",
+		.arg = "MICROSECONDS", .offset = FIELD(poll_us), .min = 0, .max = 1000, .def = 0,
+		.help = "before a worker sleeps, one worker polls /dev/fuse for at most this long, "
+			"a window that adapts to how far apart requests come (none when idle); "
+			"0: never poll",
+		.more = "It pays with \\fB-s\\fR, where no other worker sleeps on the device: 4 KiB\n"
+			"reads at queue depth one, files cached, +40% (about 55k against 39k\n"
+			"requests per second with \\fB-s -o poll=32\\fR here). With several workers the\n"
+			"kernel still wakes a sleeping one for every request, and it gains nothing.",
+	}, {
 		.kind = RFS_OPT_UINT, .longname = "--splice", .mountname = "splice",
 		.arg = "0|1", .offset = FIELD(splice), .min = 0, .max = 1, .def = 1,
 		.help = "answer reads of 64 KiB or more whose bytes lie in one file (a fixed "

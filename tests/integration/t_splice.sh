@@ -10,6 +10,8 @@
 #    the writes applied);
 #  - libfuse's debug log (-d) shows spliced replies with --splice=1 (the
 #    default) and none with --splice=0, which gives the same bytes;
+#  - -s -o poll=32 (adaptive polling of /dev/fuse) reads the same bytes and
+#    still stops on SIGTERM;
 #  - the replica files never change.
 . "$(dirname "$0")/lib.sh"
 
@@ -114,6 +116,15 @@ ctl dyn revert "$M"; ctl parts revert "$M"
 check_eq "revert: 0" "0 Completed with No Error" "$(cat "$M/ctl/dyn/status")"
 check "dyn: the replica's bytes again" reads_match "$M/vms/dyn/d.img" "$T/dyn.raw" 8
 check "unmount" rfs_umount "$M"
+
+# --- -s with -o poll (fs/transport.c): same bytes, a signal still stops it --------
+check "mount -s -o poll=32" rfs_mount "$R" "$M" --state="$T/st" -s -o poll=32
+check "fixed: reads exact with polling" reads_match "$M/vms/fixed/d.img" "$T/fixed.raw" 9
+check "chain: reads exact with polling" reads_match "$M/vms/chain/d.img" "$T/chain.raw" 10
+pid=$(rfs_pid "$M")
+kill -TERM "$pid"
+check "SIGTERM while polling: the daemon exits" wait_exit "$pid"
+check "and the mount is gone" bash -c "! grep -qF ' $M ' /proc/self/mountinfo"
 
 check_eq "the replica files never changed" "$replica_before" "$(replica_sums "$R")"
 finish
