@@ -101,8 +101,8 @@ ssize_t rfs_disk_write(struct rfs_disk *d, const void *buf, size_t len, uint64_t
  * what it returns. It runs with io_lock held as reader, so the descriptor
  * stays open and those file bytes stay the disk's bytes until it returns.
  * -ENODATA when they do not (zeros, a run that changes files, a backend
- * without files): the caller reads with rfs_disk_read(). -ESTALE once
- * retired.
+ * without files), or when @send declines with -ENODATA: the caller reads
+ * with rfs_disk_read(). -ESTALE once retired.
  */
 int rfs_disk_read_fd(struct rfs_disk *d, size_t len, uint64_t off,
 		     int (*send)(void *arg, int fd, uint64_t pos), void *arg);

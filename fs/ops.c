@@ -959,6 +959,13 @@ static int reply_from_fd(void *arg, int fd, uint64_t pos)
 {
 	struct splice_reply *sr = arg;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(sr->size);
+	struct stat st;
+
+	/* A file cut short under us (the replica changed while open) would
+	 * splice short, and libfuse would answer with fewer bytes, not an
+	 * error: leave such a read to the copy, which says EIO. */
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < pos + sr->size)
+		return -ENODATA;
 
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = fd;

@@ -332,7 +332,7 @@ static int probe_files(const struct rfs_vm_desc *vm, char **names, size_t n, str
 	for (size_t i = 0; i < n; i++) {
 		files[i].name = names[i];
 		snprintf(path, sizeof(path), "%s/%s", vm->dir, names[i]);
-		files[i].probe_ret = vhd_probe_file(path, &files[i].probe, files[i].why,
+		files[i].probe_ret = vhd_probe_file_kept(path, &files[i].probe, files[i].why,
 						    sizeof(files[i].why));
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -502,6 +502,7 @@ void rfs_vm_desc_free(struct rfs_vm_desc *vm)
 	free(vm->disks);
 	vm->disks = NULL;
 	vm->ndisks = 0;
+	vhd_probe_forget(); /* what the opens of this description did not take */
 }
 
 /* FNV-1a, 64 bits: a change detector, not a checksum against an adversary. */

@@ -66,7 +66,10 @@ void rfs_store_desc_free(struct rfs_store_desc *store);
  * resolved again at every call since the layout may appear later.
  * rfs_discover_list: the VM folder names in it, sorted, without hidden ones
  * and without @state_dir. rfs_discover_vm: scan one VM folder (0 or -errno:
- * -ENOMEM, -ENAMETOOLONG; a broken VM is not an error).
+ * -ENOMEM, -ENAMETOOLONG; a broken VM is not an error). Each file is
+ * probed with vhd_probe_file_kept(), so the vhd_image_open() of its chain
+ * that follows in the same thread describes and maps nothing again;
+ * rfs_vm_desc_free() drops what no open took (vhd_probe_forget()).
  */
 int rfs_discover_vms_dir(const char *replica_dir, char *out, size_t size);
 int rfs_discover_list(const char *vms_dir, const char *state_dir, char ***names, size_t *count);

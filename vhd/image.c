@@ -318,9 +318,104 @@ const char *vhd_lib_version(void)
 	return libvhdi_get_version();
 }
 
-int vhd_probe_file(const char *path, struct vhd_probe *out, char *err, size_t errlen)
+/*
+ * Probes kept for the open that follows (vhd_probe_file_kept()): per
+ * thread, so no lock; at most KEPT_MAX, the oldest dropped first.
+ */
+#define KEPT_MAX 64
+
+struct kept {
+	struct kept *next;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	struct vhd_probe probe;
+	struct extmap *map;
+};
+
+static __thread struct kept *kept_list; /* newest first */
+
+static void kept_free(struct kept *k)
+{
+	extmap_close(k->map);
+	free(k->path);
+	free(k);
+}
+
+static bool same_file(const struct kept *k, const struct stat *st)
+{
+	return k->dev == st->st_dev && k->ino == st->st_ino && k->size == st->st_size &&
+	       k->mtime.tv_sec == st->st_mtim.tv_sec && k->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       k->ctime.tv_sec == st->st_ctim.tv_sec && k->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+static void keep(const char *path, const struct stat *st, const struct vhd_probe *p,
+		 struct extmap *map)
+{
+	struct kept *k = calloc(1, sizeof(*k)), **pp;
+	unsigned n = 0;
+
+	if (k)
+		k->path = strdup(path);
+	if (!k || !k->path) {
+		free(k);
+		extmap_close(map); /* only a lost shortcut */
+		return;
+	}
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	k->size = st->st_size;
+	k->mtime = st->st_mtim;
+	k->ctime = st->st_ctim;
+	k->probe = *p;
+	k->map = map;
+	k->next = kept_list;
+	kept_list = k;
+	for (pp = &kept_list; *pp && ++n < KEPT_MAX; pp = &(*pp)->next)
+		;
+	if (*pp && (*pp)->next) {
+		kept_free((*pp)->next);
+		(*pp)->next = NULL;
+	}
+}
+
+/* The kept probe of @path if it describes the file open on @fd, taken out
+ * of the list (the caller owns its map); NULL otherwise. */
+static struct kept *take_kept(const char *path, int fd)
+{
+	struct stat st;
+
+	for (struct kept **pp = &kept_list; *pp; pp = &(*pp)->next) {
+		struct kept *k = *pp;
+
+		if (strcmp(k->path, path) != 0)
+			continue;
+		*pp = k->next;
+		if (fstat(fd, &st) == 0 && same_file(k, &st))
+			return k;
+		kept_free(k); /* the file changed since: describe it again */
+		return NULL;
+	}
+	return NULL;
+}
+
+void vhd_probe_forget(void)
+{
+	while (kept_list) {
+		struct kept *k = kept_list;
+
+		kept_list = k->next;
+		kept_free(k);
+	}
+}
+
+static int probe_file(const char *path, struct vhd_probe *out, bool keep_it, char *err,
+		      size_t errlen)
 {
 	libvhdi_file_t *file = NULL;
+	struct extmap *map = NULL;
 	struct stat st;
 	int fd, ret;
 
@@ -347,11 +442,23 @@ int vhd_probe_file(const char *path, struct vhd_probe *out, char *err, size_t er
 		goto out_close_fd;
 	ret = describe(file, out, err, errlen);
 	if (!ret)
-		ret = check_file(fd, out, NULL, err, errlen);
+		ret = check_file(fd, out, keep_it ? &map : NULL, err, errlen);
 	vhdi_close(&file);
+	if (!ret && map)
+		keep(path, &st, out, map);
 out_close_fd:
 	close(fd);
 	return ret;
+}
+
+int vhd_probe_file(const char *path, struct vhd_probe *out, char *err, size_t errlen)
+{
+	return probe_file(path, out, false, err, errlen);
+}
+
+int vhd_probe_file_kept(const char *path, struct vhd_probe *out, char *err, size_t errlen)
+{
+	return probe_file(path, out, true, err, errlen);
 }
 
 /* Exactly @len bytes of layer @i's file at @pos. */
@@ -428,6 +535,10 @@ static int check_layers(struct vhd_image *img, char *err, size_t errlen)
 		char why[MSG_LEN];
 		int ret;
 
+		if (l->map) { /* described and mapped by its probe (take_kept()) */
+			log_replayed(l);
+			continue;
+		}
 		ret = vhdi_open(l->fd_path, &file, why, sizeof(why));
 		if (!ret)
 			ret = describe(file, &l->probe, why, sizeof(why));
@@ -644,6 +755,16 @@ static int open_layer(struct layer *l, const char *path, char *err, size_t errle
 	if (l->fd < 0)
 		goto out_errno;
 	snprintf(l->fd_path, sizeof(l->fd_path), "/proc/self/fd/%d", l->fd);
+	{
+		struct kept *k = take_kept(path, l->fd);
+
+		if (k) {
+			l->probe = k->probe;
+			l->map = k->map;
+			k->map = NULL;
+			kept_free(k);
+		}
+	}
 	l->fd_random = open(l->fd_path, O_RDONLY | O_CLOEXEC);
 	if (l->fd_random < 0)
 		goto out_errno;

@@ -54,6 +54,18 @@ struct vhd_probe {
 int vhd_probe_file(const char *path, struct vhd_probe *out, char *err, size_t errlen);
 
 /*
+ * As vhd_probe_file(), and keep what it built (libvhdi's description and the
+ * block map) for the vhd_image_open() of this same file that follows in this
+ * thread, which then takes it instead of describing and mapping the file
+ * again (so a mount reads each file's tables and checks their CRCs once).
+ * Taken only while the file is the same (device, inode, size, mtime, ctime);
+ * until then kept per thread, at most 64, until vhd_probe_forget().
+ */
+int vhd_probe_file_kept(const char *path, struct vhd_probe *out, char *err, size_t errlen);
+/* Drop what this thread's vhd_probe_file_kept() calls kept and no open took. */
+void vhd_probe_forget(void);
+
+/*
  * Is @parent (named @parent_name) the parent @child's locator asks for: same
  * identifier as recorded in @child, same virtual size? 0, or -EIO with a
  * one-line reason naming @child_name in @err.
