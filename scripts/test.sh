@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install, build and run every test of replicafs (as root: tests mount).
-#   0. cppcheck on the product code;
+#   0. cppcheck on the product code, and the Release (-O3) build;
 #   1. an ASan+UBSan build: unit and integration tests (real FUSE mounts);
 #   2. docs/FAULTS.md must match the faults the tests recorded;
 #   2b. the unit tests once more under valgrind (release build);
@@ -34,6 +34,13 @@ if cppcheck --error-exitcode=1 --enable=warning,portability,performance --inline
 	passed=$((passed + 1))
 else
 	echo "cppcheck reported problems"; failed=$((failed + 1))
+fi
+
+echo "== Release build (-O3, what scripts/bench.sh and scale.sh build): no warning"
+if bash "$top/scripts/setup.sh" "$top/build-release" -DCMAKE_BUILD_TYPE=Release -DRFS_TESTS=OFF >/dev/null; then
+	passed=$((passed + 1))
+else
+	echo "the Release build failed (-Werror at -O3)"; failed=$((failed + 1))
 fi
 
 echo "== ASan/UBSan build: unit + integration tests"
