@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@
  */
 struct open_file {
 	enum node_kind kind;        /* N_DISK: struct open_disk; else ctl_snap */
+	unsigned busy;              /* atomic: handlers using it now (file_enter) */
 	struct open_file *prev, *next;
 };
 
@@ -533,6 +535,35 @@ static int access_of_flags(int flags)
 	}
 }
 
+/*
+ * Handlers that use an open file (fi->fh) mark it busy until they return,
+ * and RELEASE waits for it to be idle before freeing it. The kernel sends
+ * RELEASE only once it has the replies of the file's requests, but a
+ * handler may still run code after its reply (an unlock, libfuse's own
+ * bookkeeping), and ThreadSanitizer cannot see the kernel's ordering: the
+ * counter makes both explicit.
+ */
+static struct open_file *file_enter(struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+
+	if (of)
+		__atomic_add_fetch(&of->busy, 1, __ATOMIC_ACQUIRE);
+	return of;
+}
+
+static void file_leave(struct open_file *of)
+{
+	if (of)
+		__atomic_sub_fetch(&of->busy, 1, __ATOMIC_RELEASE);
+}
+
+static void file_wait_idle(struct open_file *of)
+{
+	while (__atomic_load_n(&of->busy, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
 /* --- zero-copy reads --------------------------------------------------- */
 
 /*
@@ -744,7 +775,7 @@ static int open_disk(struct rfs_fs *fs, fuse_req_t req, struct node_info *ni, st
 
 	if (r == -EACCES)
 		return r; /* -EROFS: rfs_vm_disk_open() decides, under the VM's lock */
-	od = malloc(sizeof(*od));
+	od = calloc(1, sizeof(*od));
 	if (!od)
 		return -ENOMEM;
 	r = rfs_vm_disk_open(ni->vm, ni->disk, write);
@@ -904,8 +935,10 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct rfs_disk *written = last_writer(fs, of);
 
 	/* the open file's own references go, whether or not its node left */
-	if (of)
+	if (of) {
+		file_wait_idle(of);
 		file_free(fs, of);
+	}
 	fuse_reply_err(req, 0);
 	if (written) /* what the disk reads may have changed under its other files */
 		written_queue(fs, written);
@@ -993,7 +1026,12 @@ static void read_disk(fuse_req_t req, const struct open_disk *od, size_t size, o
 	if (size >= RFS_SPLICE_MIN && size <= req_fs(req)->splice_max) {
 		struct splice_reply sr = { .req = req, .size = size };
 
+		/* Once the kernel has the reply, a RELEASE may drop the open
+		 * file's reference before rfs_disk_read_fd() unlocks the disk:
+		 * hold one of our own until it returns. */
+		rfs_disk_get(disk);
 		r = rfs_disk_read_fd(disk, size, od->base + off, reply_from_fd, &sr);
+		rfs_disk_put(disk);
 		if (r != -ENODATA) {
 			if (r < 0)
 				fuse_reply_err(req, -r);
@@ -1048,7 +1086,7 @@ static void read_points(fuse_req_t req, struct points_snap *snap, size_t size, o
 	free(copy);
 }
 
-static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void rfs_read_body(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
@@ -1060,6 +1098,15 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		read_points(req, (struct points_snap *)of, size, off);
 	else
 		read_ctl(req, (struct ctl_snap *)of, size, off);
+}
+
+/* rfs_read_body() with the open file marked busy (file_enter()). */
+static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct open_file *of = file_enter(fi);
+
+	rfs_read_body(req, ino, size, off, fi);
+	file_leave(of);
 }
 
 static void write_disk(fuse_req_t req, const struct open_disk *od, const char *buf, size_t size, off_t off)
@@ -1109,7 +1156,7 @@ static void write_control(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 		fuse_reply_write(req, size);
 }
 
-static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+static void rfs_write_body(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
@@ -1122,7 +1169,17 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 		fuse_reply_err(req, EBADF);
 }
 
-static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+/* rfs_write_body() with the open file marked busy (file_enter()). */
+static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct open_file *of = file_enter(fi);
+
+	rfs_write_body(req, ino, buf, size, off, fi);
+	file_leave(of);
+}
+
+static void rfs_fsync_body(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	int r = 0;
@@ -1130,6 +1187,15 @@ static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	if (of && of->kind == N_DISK)
 		r = rfs_disk_sync(((struct open_disk *)of)->disk, datasync);
 	fuse_reply_err(req, -r);
+}
+
+/* rfs_fsync_body() with the open file marked busy (file_enter()). */
+static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct open_file *of = file_enter(fi);
+
+	rfs_fsync_body(req, ino, datasync, fi);
+	file_leave(of);
 }
 
 static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1236,7 +1302,7 @@ static int discard_disk(const struct open_disk *od, int mode, off_t offset, off_
 	return rfs_disk_discard(od->disk, od->base + (uint64_t)offset, (uint64_t)length);
 }
 
-static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+static void rfs_fallocate_body(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
@@ -1245,6 +1311,16 @@ static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, -discard_disk((struct open_disk *)of, mode, offset, length));
 	else
 		fuse_reply_err(req, EOPNOTSUPP);
+}
+
+/* rfs_fallocate_body() with the open file marked busy (file_enter()). */
+static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			  struct fuse_file_info *fi)
+{
+	struct open_file *of = file_enter(fi);
+
+	rfs_fallocate_body(req, ino, mode, offset, length, fi);
+	file_leave(of);
 }
 
 /* SEEK_DATA/SEEK_HOLE within the file's bytes: a partition file asks its
@@ -1273,7 +1349,7 @@ static int seek_disk(const struct open_disk *od, uint64_t off, bool data, uint64
  * asks its layers (rfs_disk_seek()); a control file is all data up to its
  * length. Never ENOSYS: the kernel would stop asking for every file.
  */
-static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+static void rfs_lseek_body(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	uint64_t size = 0, found = 0;
@@ -1304,6 +1380,15 @@ static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, str
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_lseek(req, (off_t)found);
+}
+
+/* rfs_lseek_body() with the open file marked busy (file_enter()). */
+static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct open_file *of = file_enter(fi);
+
+	rfs_lseek_body(req, ino, off, whence, fi);
+	file_leave(of);
 }
 
 static const struct fuse_lowlevel_ops rfs_ops = {
