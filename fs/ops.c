@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -560,8 +561,14 @@ static void file_leave(struct open_file *of)
 
 static void file_wait_idle(struct open_file *of)
 {
-	while (__atomic_load_n(&of->busy, __ATOMIC_ACQUIRE))
-		sched_yield();
+	/* Idle at once but for a killed client's request still being served
+	 * (a read waiting for the disk): then back off rather than spin. */
+	for (unsigned n = 0; __atomic_load_n(&of->busy, __ATOMIC_ACQUIRE); n++) {
+		if (n < 64)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+	}
 }
 
 /* --- zero-copy reads --------------------------------------------------- */
