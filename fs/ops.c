@@ -1033,12 +1033,9 @@ static void read_disk(fuse_req_t req, const struct open_disk *od, size_t size, o
 	if (size >= RFS_SPLICE_MIN && size <= req_fs(req)->splice_max) {
 		struct splice_reply sr = { .req = req, .size = size };
 
-		/* Once the kernel has the reply, a RELEASE may drop the open
-		 * file's reference before rfs_disk_read_fd() unlocks the disk:
-		 * hold one of our own until it returns. */
-		rfs_disk_get(disk);
+		/* the open file (and its disk reference) outlives the reply:
+		 * RELEASE waits for rfs_read() to leave it (file_enter()) */
 		r = rfs_disk_read_fd(disk, size, od->base + off, reply_from_fd, &sr);
-		rfs_disk_put(disk);
 		if (r != -ENODATA) {
 			if (r < 0)
 				fuse_reply_err(req, -r);
