@@ -193,7 +193,7 @@ static int serve(struct daemon *dm)
 		goto out_destroy;
 	if (fuse_session_mount(se, cl->mountpoint) != 0)
 		goto out_remove_handlers;
-	if (rfs_transport_attach(se, dm->opts.poll_us) != 0)
+	if (rfs_transport_attach(se, dm->opts.poll_us, !cl->singlethread) != 0)
 		goto out_unmount;
 	if (!cl->foreground && !dm->opts.log_path && open_daemon_log(dm) < 0)
 		goto out_unmount;

@@ -81,14 +81,15 @@ static const struct rfs_opt rfs_opts[] = {
 			"file systems that do not deliver inotify events",
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--poll", .mountname = "poll",
-		.arg = "MICROSECONDS", .offset = FIELD(poll_us), .min = 0, .max = 1000, .def = 0,
-		.help = "before a worker sleeps, one worker polls /dev/fuse for at most this long, "
+		.arg = "MICROSECONDS", .offset = FIELD(poll_us), .min = 0, .max = 1000, .def = 32,
+		.help = "one worker, the leader, reads /dev/fuse, serves small cached reads and "
+			"writes itself and polls the device for at most this long before it sleeps, "
 			"a window that adapts to how far apart requests come (none when idle); "
-			"0: never poll",
-		.more = "It pays with \\fB-s\\fR, where no other worker sleeps on the device: 4 KiB\n"
-			"reads at queue depth one, files cached, +40% (about 55k against 39k\n"
-			"requests per second with \\fB-s -o poll=32\\fR here). With several workers the\n"
-			"kernel still wakes a sleeping one for every request, and it gains nothing.",
+			"0: every worker sleeps in read(2), libfuse's own loop",
+		.more = "A request then finds the leader awake instead of waking a sleeping worker:\n"
+			"4 KiB reads at queue depth one, files cached, about +30% here (README,\n"
+			"\"Performance\"). Anything that may wait (a read of the disk, fsync, a\n"
+			"command) is handed to another worker first.",
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--splice", .mountname = "splice",
 		.arg = "0|1", .offset = FIELD(splice), .min = 0, .max = 1, .def = 1,

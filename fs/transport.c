@@ -1,6 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fs/transport.c - adaptive polling of /dev/fuse (see transport.h).
+ * fs/transport.c - one leader reads /dev/fuse and polls it (see transport.h).
+ *
+ * The leader's role. The worker whose token is in lf.owner is the leader:
+ * it alone reads the device. A cheap request (a READ or WRITE under
+ * LEADER_KEEP_MAX bytes) it serves itself and keeps the role, with reads
+ * of the replica tried without waiting (rfs_io_arm(): preadv2 RWF_NOWAIT);
+ * before any request that may wait (everything else, or a read that misses
+ * the page cache) it hands the role to a sleeping follower. Other workers
+ * wait on lf.follow, out of the kernel's reach, so a request finds the
+ * leader awake (polling) or asleep in read(2) alone: never a wake-up of a
+ * second thread on the client's critical path.
+ *
+ * The deputy. A kept request can still wait where no hook sees it (a lock
+ * held by a command, a read libvhdi does, a page fault). One follower, the
+ * deputy, watches: if the leader sat in the same request for two of its
+ * periods (WATCH_NS) it takes the role, so a stuck request never stops
+ * the others; the old leader finds the role gone when it comes back and
+ * follows. Two workers reading the device for a moment is harmless (it is
+ * what libfuse's loop does all the time). An idle deputy (IDLE_ROUNDS
+ * periods with the leader waiting for requests) sleeps untimed until the
+ * leader's next request wakes it.
+ *
+ * Exit: libfuse's multi-threaded loop cancels its workers; the waits here
+ * are semaphores, with no lock held (no cleanup handler to run).
  *
  * The window's rule is QEMU's (util/aio-posix.c, poll-max-ns, grow and
  * shrink by 2): after each wait, with block = the time from starting to
@@ -8,28 +31,58 @@
  *   block <= window          the window was right (or a request was found);
  *   block >  max             requests are far apart: halve the window;
  *   otherwise (room to grow) double it (from 4 us), up to max.
- * Only the worker holding the poller's role polls and adapts the window,
- * so the window needs no lock.
+ * Only the leader polls and adapts the window, so it needs no lock.
  */
 #include "transport.h"
 
+#include "log.h"
+#include "util.h" /* rfs_io_arm() */
+
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h> /* the request header: which requests are kept */
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WINDOW_START_NS 4000u
+#define WATCH_NS 1000000u      /* the deputy's period */
+#define IDLE_ROUNDS 64u        /* periods of an idle leader before the deputy sleeps */
+#define LEADER_KEEP_MAX (64u * 1024u) /* larger transfers: hand the role on */
 
 static struct {
 	uint64_t max_ns;            /* set once by rfs_transport_attach() */
 	struct fuse_session *se;    /* likewise */
-	atomic_flag busy;           /* a worker holds the poller's role */
-	uint64_t window_ns;         /* changed only by the role's holder */
-} poller = { .busy = ATOMIC_FLAG_INIT };
+	bool nowait;                /* several workers: kept reads try RWF_NOWAIT */
+	uint64_t window_ns;         /* changed only by the leader */
+
+	/* No lock is held across a wait: libfuse's loop ends by cancelling
+	 * its workers, and a cancelled sem_wait() leaves nothing locked. */
+	pthread_mutex_t lock;       /* guards followers, has_deputy, who leads */
+	sem_t follow;               /* followers wait here; a post wakes one */
+	sem_t deputy;               /* the deputy waits here */
+	unsigned followers;         /* waiting on follow, not yet posted */
+	bool has_deputy;
+	_Atomic uintptr_t owner;    /* the leader's token, 0: none */
+	_Atomic uint64_t seq;       /* requests the leaders took (the deputy's clock) */
+	_Atomic int reading;        /* the leader waits for a request */
+	_Atomic int deputy_asleep;  /* the deputy waits untimed */
+} lf = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static _Thread_local char token; /* &token identifies a worker */
+
+static uintptr_t me(void)
+{
+	return (uintptr_t)&token;
+}
 
 static uint64_t now_ns(void)
 {
@@ -37,6 +90,134 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wake the worker that takes the role next: a follower, else the deputy.
+ * lf.lock held, lf.owner 0. */
+static void wake_next(void)
+{
+	if (lf.followers) {
+		lf.followers--;
+		sem_post(&lf.follow);
+	} else if (lf.has_deputy) {
+		sem_post(&lf.deputy);
+	}
+}
+
+/* Give the role up if this worker holds it; any worker may call it. */
+static void release(void)
+{
+	if (atomic_load_explicit(&lf.owner, memory_order_relaxed) != me())
+		return;
+	pthread_mutex_lock(&lf.lock);
+	if (atomic_load(&lf.owner) == me()) {
+		atomic_store(&lf.owner, 0);
+		wake_next();
+	}
+	pthread_mutex_unlock(&lf.lock);
+}
+
+/* The deputy's wait, lf.lock not held: returns when the role is free (or
+ * the session ends), or having taken it from a leader that stayed in one
+ * request for WATCH_NS. */
+static void watch(void)
+{
+	uint64_t last = atomic_load(&lf.seq), busy_since = 0;
+	unsigned idle = 0;
+
+	while (atomic_load(&lf.owner) && !fuse_session_exited(lf.se)) {
+		struct timespec ts;
+		uint64_t t, s;
+
+		if (idle >= IDLE_ROUNDS) {
+			atomic_store(&lf.deputy_asleep, 1);
+			/* the leader adds to seq, then looks at deputy_asleep */
+			if (atomic_load(&lf.seq) == last)
+				sem_wait(&lf.deputy);
+			atomic_store(&lf.deputy_asleep, 0);
+			idle = 0;
+			busy_since = 0;
+			last = atomic_load(&lf.seq);
+			continue;
+		}
+		t = now_ns() + WATCH_NS;
+		ts.tv_sec = (time_t)(t / 1000000000u);
+		ts.tv_nsec = (long)(t % 1000000000u);
+		sem_clockwait(&lf.deputy, CLOCK_MONOTONIC, &ts);
+		s = atomic_load(&lf.seq);
+		if (s != last || atomic_load(&lf.reading)) {
+			/* new requests, or the leader waits for one */
+			idle = s == last ? idle + 1 : 0;
+			busy_since = 0;
+			last = s;
+			continue;
+		}
+		t = now_ns();
+		if (!busy_since) {
+			busy_since = t;
+			continue;
+		}
+		if (t - busy_since < WATCH_NS)
+			continue;
+		pthread_mutex_lock(&lf.lock);
+		if (atomic_load(&lf.owner) && atomic_load(&lf.seq) == last && !atomic_load(&lf.reading))
+			atomic_store(&lf.owner, me()); /* the leader is stuck: take over */
+		pthread_mutex_unlock(&lf.lock);
+		if (atomic_load(&lf.owner) == me()) {
+			rfs_log(LOG_DEBUG, "transport: a request held the reader of /dev/fuse for over %llu us; "
+				"another worker reads it now", (unsigned long long)((t - busy_since) / 1000u));
+			return;
+		}
+		busy_since = 0;
+	}
+}
+
+/* A worker that ends (libfuse's loop ends idle workers when told to,
+ * -o max_idle_threads) gives the role up first. */
+static pthread_key_t exit_key;
+
+static void on_exit_cb(void *arg)
+{
+	(void)arg;
+	release();
+}
+
+/* Wait until this worker leads (returns at once if it does), or the
+ * session ends. */
+static void lead(void)
+{
+	if (atomic_load_explicit(&lf.owner, memory_order_acquire) == me())
+		return;
+	if (!pthread_getspecific(exit_key))
+		pthread_setspecific(exit_key, &token); /* on_exit_cb() when it ends */
+	pthread_mutex_lock(&lf.lock);
+	for (;;) {
+		if (fuse_session_exited(lf.se))
+			break; /* libfuse's loop sees the end when read returns */
+		if (!atomic_load(&lf.owner)) {
+			atomic_store(&lf.owner, me());
+			break;
+		}
+		if (atomic_load(&lf.owner) == me())
+			break;
+		if (!lf.has_deputy) {
+			lf.has_deputy = true;
+			pthread_mutex_unlock(&lf.lock);
+			watch();
+			pthread_mutex_lock(&lf.lock);
+			lf.has_deputy = false;
+			if (lf.followers) { /* one of them: the next deputy */
+				lf.followers--;
+				sem_post(&lf.follow);
+			}
+			continue;
+		}
+		lf.followers++;
+		pthread_mutex_unlock(&lf.lock);
+		sem_wait(&lf.follow); /* EINTR: look again */
+		pthread_mutex_lock(&lf.lock);
+	}
+	pthread_mutex_unlock(&lf.lock);
 }
 
 static int pending(int fd)
@@ -48,32 +229,49 @@ static int pending(int fd)
 
 static void adapt(uint64_t block_ns)
 {
-	if (block_ns <= poller.window_ns)
+	if (block_ns <= lf.window_ns)
 		return;
-	if (block_ns > poller.max_ns)
-		poller.window_ns /= 2;
-	else if (poller.window_ns < poller.max_ns)
-		poller.window_ns = poller.window_ns ? poller.window_ns * 2 : WINDOW_START_NS;
-	if (poller.window_ns > poller.max_ns)
-		poller.window_ns = poller.max_ns;
-	if (poller.window_ns < WINDOW_START_NS / 2)
-		poller.window_ns = 0;
+	if (block_ns > lf.max_ns)
+		lf.window_ns /= 2;
+	else if (lf.window_ns < lf.max_ns)
+		lf.window_ns = lf.window_ns ? lf.window_ns * 2 : WINDOW_START_NS;
+	if (lf.window_ns > lf.max_ns)
+		lf.window_ns = lf.max_ns;
+	if (lf.window_ns < WINDOW_START_NS / 2)
+		lf.window_ns = 0;
 }
 
-static ssize_t poll_read(int fd, void *buf, size_t len, void *userdata)
+/* A request the leader serves itself: small reads and writes. */
+static bool keep(const void *buf, ssize_t len)
+{
+	const struct fuse_in_header *h = buf;
+	const struct fuse_read_in *rd = (const void *)(h + 1);
+	const struct fuse_write_in *wr = (const void *)(h + 1);
+
+	if (len < (ssize_t)(sizeof(*h) + sizeof(*rd)))
+		return false;
+	if (h->opcode == FUSE_READ)
+		return rd->size < LEADER_KEEP_MAX;
+	if (h->opcode == FUSE_WRITE && len >= (ssize_t)(sizeof(*h) + sizeof(*wr)))
+		return wr->size < LEADER_KEEP_MAX;
+	return false;
+}
+
+static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 {
 	uint64_t start, end;
 	ssize_t r;
 	int err;
 
 	(void)userdata;
-	if (atomic_flag_test_and_set_explicit(&poller.busy, memory_order_acquire))
-		return read(fd, buf, len); /* another worker polls: sleep */
+	rfs_io_arm(NULL); /* the last request is done */
+	lead();
+	atomic_store(&lf.reading, 1);
 	start = now_ns();
-	end = start + poller.window_ns;
-	while (poller.window_ns && !pending(fd) && now_ns() < end)
+	end = start + lf.window_ns;
+	while (lf.window_ns && !pending(fd) && now_ns() < end)
 		;
-	if (fuse_session_exited(poller.se)) {
+	if (fuse_session_exited(lf.se)) {
 		/* a signal came while polling: read(2) would not see it */
 		r = -1;
 		err = EINTR;
@@ -82,8 +280,18 @@ static ssize_t poll_read(int fd, void *buf, size_t len, void *userdata)
 		r = read(fd, buf, len);
 		err = errno;
 	}
-	adapt(now_ns() - start);
-	atomic_flag_clear_explicit(&poller.busy, memory_order_release);
+	if (atomic_load_explicit(&lf.owner, memory_order_relaxed) == me())
+		adapt(now_ns() - start);
+	atomic_store(&lf.reading, 0);
+	atomic_fetch_add(&lf.seq, 1);
+	if (atomic_exchange(&lf.deputy_asleep, 0)) /* after adding to seq: see watch() */
+		sem_post(&lf.deputy);
+	if (r > 0 && keep(buf, r)) {
+		if (lf.nowait)
+			rfs_io_arm(release);
+	} else {
+		release();
+	}
 	errno = err;
 	return r;
 }
@@ -101,18 +309,22 @@ static ssize_t plain_splice_send(int fdin, off_t *offin, int fdout, off_t *offou
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 
-int rfs_transport_attach(struct fuse_session *se, unsigned max_us)
+int rfs_transport_attach(struct fuse_session *se, unsigned max_us, bool workers)
 {
 	static const struct fuse_custom_io io = {
-		.read = poll_read,
+		.read = leader_read,
 		.writev = plain_writev,
 		.splice_send = plain_splice_send,
 	};
-
 	if (!max_us)
 		return 0; /* libfuse's own read(2) */
-	poller.se = se;
-	poller.max_ns = (uint64_t)max_us * 1000u;
-	poller.window_ns = poller.max_ns;
+	lf.se = se;
+	lf.max_ns = (uint64_t)max_us * 1000u;
+	lf.window_ns = lf.max_ns;
+	lf.nowait = workers;
+	if (sem_init(&lf.follow, 0, 0) < 0 || sem_init(&lf.deputy, 0, 0) < 0)
+		return -errno;
+	if (pthread_key_create(&exit_key, on_exit_cb) != 0)
+		return -EAGAIN;
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }

@@ -14,6 +14,15 @@
  * Returns 0, -EIO at end of file, or -errno. */
 int rfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
+/*
+ * Arm this thread's reads: until disarmed (@fn NULL), rfs_pread_full()
+ * first tries the page cache alone (preadv2 RWF_NOWAIT), and the first
+ * time a read would wait for the disk it disarms and calls @fn before
+ * waiting. The FUSE transport uses it to hand its leader's role on before
+ * a request blocks (fs/transport.c).
+ */
+void rfs_io_arm(void (*fn)(void));
+
 /* Write all @len bytes at @off (retrying short writes and EINTR; a short
  * write out of space goes round again and gets its reason, ENOSPC).
  * Returns 0 or -errno. */
