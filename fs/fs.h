@@ -20,6 +20,7 @@ struct rfs_fs_config {
 	bool umask_set;      /* -o umask given: */
 	mode_t umask;        /* bits taken from every mode (fs/perm.h) */
 	bool splice;         /* -o splice: large reads by splice where they can */
+	unsigned max_read;   /* -o max_read (libfuse's), 0: none; init() repeats it */
 };
 
 /* An empty filesystem (/, vms, ctl). The store is opened with this fs as

@@ -341,6 +341,12 @@ static void warn_no_vm(struct daemon *dm)
  * and the tree over it. 0, or 1 after a one-line error. */
 static int open_store(struct daemon *dm)
 {
+	/* With splice, reads come in 512 KiB pieces unless -o max_read says
+	 * otherwise: a 1 MiB reply does not fit the largest pipe (libfuse needs
+	 * the reply and 3 pages in it; /proc/sys/fs/pipe-max-size is 1 MiB), so
+	 * a 1 MiB read would be copied, while two 512 KiB ones are spliced:
+	 * 3.6 against 2.6 GB/s for 1 MiB O_DIRECT reads of a cached VHDX. */
+	unsigned max_read = dm->opts.max_read ? dm->opts.max_read : dm->opts.splice ? 512u * 1024u : 0;
 	struct rfs_fs_config fcfg = {
 		.state_root_fd = dm->state_fd,
 		.owner = dm->opts.uid != UINT32_MAX ? (uid_t)dm->opts.uid : getuid(),
@@ -348,6 +354,7 @@ static int open_store(struct daemon *dm)
 		.umask_set = dm->opts.umask != UINT32_MAX,
 		.umask = (mode_t)(dm->opts.umask & 0777),
 		.splice = dm->opts.splice != 0,
+		.max_read = max_read,
 	};
 	struct rfs_store_config scfg = { 0 };
 	char fsname[PATH_MAX + 64];
@@ -376,6 +383,9 @@ static int open_store(struct daemon *dm)
 		warn_no_vm(dm);
 	snprintf(fsname, sizeof(fsname), "-ofsname=replicafs:%s,subtype=replicafs", dm->replica);
 	if (fuse_opt_add_arg(&dm->args, fsname) != 0)
+		return fail("replicafs", strerror(ENOMEM));
+	snprintf(fsname, sizeof(fsname), "-omax_read=%u", max_read);
+	if (max_read && !dm->opts.max_read && fuse_opt_add_arg(&dm->args, fsname) != 0)
 		return fail("replicafs", strerror(ENOMEM));
 	return 0;
 }

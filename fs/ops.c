@@ -41,6 +41,7 @@
 #include "log.h"
 #include "perm.h"
 #include "tree.h"
+#include "util.h" /* rfs_io_may_wait() */
 
 /* Largest request the kernel sends us (FUSE max_pages = 256). */
 #define RFS_MAX_IO (1024 * 1024)
@@ -622,6 +623,7 @@ static void rfs_init(void *userdata, struct fuse_conn_info *conn)
 
 	conn->max_write = RFS_MAX_IO;
 	conn->max_readahead = RFS_MAX_IO;
+	conn->max_read = fs->cfg.max_read; /* libfuse insists on the mount's */
 	/* Disk writes arrive as the application made them (no page-cache
 	 * write-back): fsync and O_DSYNC keep their meaning end to end. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -1033,6 +1035,7 @@ static void read_disk(fuse_req_t req, const struct open_disk *od, size_t size, o
 	if (size >= RFS_SPLICE_MIN && size <= req_fs(req)->splice_max) {
 		struct splice_reply sr = { .req = req, .size = size };
 
+		rfs_io_may_wait(); /* the splice reads the file unseen */
 		/* the open file (and its disk reference) outlives the reply:
 		 * RELEASE waits for rfs_read() to leave it (file_enter()) */
 		r = rfs_disk_read_fd(disk, size, od->base + off, reply_from_fd, &sr);

@@ -95,7 +95,9 @@ static const struct rfs_opt rfs_opts[] = {
 		.arg = "0|1", .offset = FIELD(splice), .min = 0, .max = 1, .def = 1,
 		.help = "answer reads of 64 KiB or more whose bytes lie in one file (a fixed "
 			"image, an allocated block, the overlay) with splice(2), without copying "
-			"them through replicafs; 0 copies every read",
+			"them through replicafs, and have the kernel send reads of at most 512 KiB "
+			"(\\fB-o max_read\\fR, unless given) so that larger ones are spliced in pieces; "
+			"0 copies every read",
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--uid", .mountname = "uid",
 		.arg = "N", .offset = FIELD(uid), .min = 0, .max = UINT32_MAX - 1, .def = UINT32_MAX,
@@ -345,6 +347,7 @@ struct parse_ctx {
 	struct rfs_options *o;
 	int nonopts;  /* non-option arguments seen */
 	bool told;    /* the error line was printed already */
+	unsigned max_read; /* libfuse's -o max_read=N, read on its way there */
 };
 
 /* What libfuse logged (errors only) while we parsed or tried options.
@@ -504,6 +507,10 @@ static void make_fuse_table(struct fuse_opt *table, char (*templ)[TEMPLATE_MAX])
 			}
 		}
 	}
+	/* libfuse's -o max_read=N, also read here: our init() must repeat it
+	 * to libfuse (or the session ends with EPROTO at INIT). */
+	table[n++] = (struct fuse_opt){ "max_read=%u", offsetof(struct parse_ctx, max_read), 0 };
+	table[n++] = (struct fuse_opt)FUSE_OPT_KEY("max_read=", FUSE_OPT_KEY_KEEP);
 	table[n] = (struct fuse_opt)FUSE_OPT_END;
 }
 
@@ -613,7 +620,7 @@ out:
 
 int rfs_options_parse(struct fuse_args *args, struct rfs_options *o)
 {
-	struct fuse_opt table[NOPTS * TEMPLATES_PER_OPT + 1];
+	struct fuse_opt table[NOPTS * TEMPLATES_PER_OPT + 3];
 	char templ[NOPTS * TEMPLATES_PER_OPT][TEMPLATE_MAX];
 	struct parse_ctx ctx = { .o = o };
 	int ret;
@@ -623,6 +630,7 @@ int rfs_options_parse(struct fuse_args *args, struct rfs_options *o)
 	fuse_said[0] = '\0';
 	fuse_set_log_func(capture_log); /* one line of ours, not libfuse's */
 	ret = fuse_opt_parse(args, &ctx, table, opt_proc);
+	o->max_read = ctx.max_read;
 	if (ret != 0 && !ctx.told)
 		refuse_as_fuse_said(NULL);
 	else if (ret == 0 && !o->show_help && !o->show_version)

@@ -23,7 +23,8 @@ struct rfs_options {
 	char *log_path;      /* --log, -o log; NULL: stderr, then syslog */
 	unsigned handles;    /* --handles, -o handles: 1..1024, default 8 */
 	unsigned rescan_s;   /* --rescan, -o rescan: 1..3600, default 2 */
-	unsigned poll_us;    /* --poll, -o poll: 0..1000 microseconds, default 0 */
+	unsigned poll_us;    /* --poll, -o poll: 0..1000 microseconds, default 32 */
+	unsigned max_read;   /* libfuse's -o max_read=N (kept for it), 0: not given */
 	unsigned splice;     /* --splice, -o splice: 0..1, default 1 */
 	unsigned uid, gid;   /* --uid, --gid, -o uid, -o gid: UINT32_MAX when not given */
 	unsigned umask;      /* --umask, -o umask: 0..0777, UINT32_MAX when not given */

@@ -3,11 +3,12 @@
  * fs/transport.c - one leader reads /dev/fuse and polls it (see transport.h).
  *
  * The leader's role. The worker whose token is in lf.owner is the leader:
- * it alone reads the device. A cheap request (a READ or WRITE under
- * LEADER_KEEP_MAX bytes) it serves itself and keeps the role, with reads
- * of the replica tried without waiting (rfs_io_arm(): preadv2 RWF_NOWAIT);
- * before any request that may wait (everything else, or a read that misses
- * the page cache) it hands the role to a sleeping follower. Other workers
+ * it alone reads the device. A READ, or a WRITE under LEADER_KEEP_MAX
+ * bytes, it serves itself and keeps the role, with reads of the replica and
+ * the overlay tried without waiting (rfs_io_arm(): preadv2 RWF_NOWAIT);
+ * before any request that may wait (everything else, a read that misses
+ * the page cache, a spliced reply: rfs_io_may_wait()) it hands the role to
+ * a sleeping follower. Other workers
  * wait on lf.follow, out of the kernel's reach, so a request finds the
  * leader awake (polling) or asleep in read(2) alone: never a wake-up of a
  * second thread on the client's critical path.
@@ -60,7 +61,7 @@ static struct {
 	uint64_t max_ns;            /* set once by rfs_transport_attach() */
 	struct fuse_session *se;    /* likewise */
 	bool nowait;                /* several workers: kept reads try RWF_NOWAIT */
-	uint64_t window_ns;         /* changed only by the leader */
+	_Atomic uint64_t window_ns; /* changed only by the leader (relaxed) */
 
 	/* No lock is held across a wait: libfuse's loop ends by cancelling
 	 * its workers, and a cancelled sem_wait() leaves nothing locked. */
@@ -227,31 +228,33 @@ static int pending(int fd)
 	return poll(&p, 1, 0) > 0;
 }
 
-static void adapt(uint64_t block_ns)
+static void adapt(uint64_t window, uint64_t block_ns)
 {
-	if (block_ns <= lf.window_ns)
+	if (block_ns <= window)
 		return;
 	if (block_ns > lf.max_ns)
-		lf.window_ns /= 2;
-	else if (lf.window_ns < lf.max_ns)
-		lf.window_ns = lf.window_ns ? lf.window_ns * 2 : WINDOW_START_NS;
-	if (lf.window_ns > lf.max_ns)
-		lf.window_ns = lf.max_ns;
-	if (lf.window_ns < WINDOW_START_NS / 2)
-		lf.window_ns = 0;
+		window /= 2;
+	else if (window < lf.max_ns)
+		window = window ? window * 2 : WINDOW_START_NS;
+	if (window > lf.max_ns)
+		window = lf.max_ns;
+	if (window < WINDOW_START_NS / 2)
+		window = 0;
+	atomic_store_explicit(&lf.window_ns, window, memory_order_relaxed);
 }
 
-/* A request the leader serves itself: small reads and writes. */
+/* A request the leader serves itself: reads (their waits for the disk are
+ * seen: rfs_io_arm()) and small writes (a large one may wait for the page
+ * cache's writeback). */
 static bool keep(const void *buf, ssize_t len)
 {
 	const struct fuse_in_header *h = buf;
-	const struct fuse_read_in *rd = (const void *)(h + 1);
 	const struct fuse_write_in *wr = (const void *)(h + 1);
 
-	if (len < (ssize_t)(sizeof(*h) + sizeof(*rd)))
+	if (len < (ssize_t)sizeof(*h))
 		return false;
 	if (h->opcode == FUSE_READ)
-		return rd->size < LEADER_KEEP_MAX;
+		return true;
 	if (h->opcode == FUSE_WRITE && len >= (ssize_t)(sizeof(*h) + sizeof(*wr)))
 		return wr->size < LEADER_KEEP_MAX;
 	return false;
@@ -259,7 +262,7 @@ static bool keep(const void *buf, ssize_t len)
 
 static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 {
-	uint64_t start, end;
+	uint64_t start, end, window;
 	ssize_t r;
 	int err;
 
@@ -267,9 +270,10 @@ static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 	rfs_io_arm(NULL); /* the last request is done */
 	lead();
 	atomic_store(&lf.reading, 1);
+	window = atomic_load_explicit(&lf.window_ns, memory_order_relaxed);
 	start = now_ns();
-	end = start + lf.window_ns;
-	while (lf.window_ns && !pending(fd) && now_ns() < end)
+	end = start + window;
+	while (window && !pending(fd) && now_ns() < end)
 		;
 	if (fuse_session_exited(lf.se)) {
 		/* a signal came while polling: read(2) would not see it */
@@ -281,7 +285,7 @@ static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 		err = errno;
 	}
 	if (atomic_load_explicit(&lf.owner, memory_order_relaxed) == me())
-		adapt(now_ns() - start);
+		adapt(window, now_ns() - start);
 	atomic_store(&lf.reading, 0);
 	atomic_fetch_add(&lf.seq, 1);
 	if (atomic_exchange(&lf.deputy_asleep, 0)) /* after adding to seq: see watch() */
@@ -320,7 +324,7 @@ int rfs_transport_attach(struct fuse_session *se, unsigned max_us, bool workers)
 		return 0; /* libfuse's own read(2) */
 	lf.se = se;
 	lf.max_ns = (uint64_t)max_us * 1000u;
-	lf.window_ns = lf.max_ns;
+	atomic_store(&lf.window_ns, lf.max_ns);
 	lf.nowait = workers;
 	if (sem_init(&lf.follow, 0, 0) < 0 || sem_init(&lf.deputy, 0, 0) < 0)
 		return -errno;

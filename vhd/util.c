@@ -17,6 +17,16 @@ void rfs_io_arm(void (*fn)(void))
 	before_block = fn;
 }
 
+void rfs_io_may_wait(void)
+{
+	void (*fn)(void) = before_block;
+
+	if (fn) {
+		before_block = NULL;
+		fn();
+	}
+}
+
 /* Armed: try the read from the page cache alone. Returns how much of
  * @len it read (all of it, or a prefix), or -errno; disarmed, 0. */
 static ssize_t pread_nowait(int fd, void *buf, size_t len, uint64_t off)

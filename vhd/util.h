@@ -22,6 +22,9 @@ int rfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
  * a request blocks (fs/transport.c).
  */
 void rfs_io_arm(void (*fn)(void));
+/* Armed: what follows may wait where rfs_pread_full() cannot tell (a
+ * splice from a file): disarm and call the hook now. */
+void rfs_io_may_wait(void);
 
 /* Write all @len bytes at @off (retrying short writes and EINTR; a short
  * write out of space goes round again and gets its reason, ENOSPC).

@@ -9,7 +9,9 @@
 #    disk, before and after failover writes (the model is the raw disk with
 #    the writes applied);
 #  - libfuse's debug log (-d) shows spliced replies with --splice=1 (the
-#    default) and none with --splice=0, which gives the same bytes;
+#    default) and none with --splice=0, which gives the same bytes; with
+#    splice the mount asks for reads of at most 512 KiB (-o max_read), so a
+#    1 MiB read comes as two requests, both spliced;
 #  - -s -o poll=32 (adaptive polling of /dev/fuse) reads the same bytes and
 #    still stops on SIGTERM;
 #  - the replica files never change.
@@ -101,6 +103,13 @@ check "dyn: four 256 KiB reads inside the written range exact" \
 	cmp -s <(dd if="$M/vms/dyn/d.img" bs=256k skip=17 count=4 iflag=direct status=none) \
 	<(dd if="$T/dyn-model.raw" bs=256k skip=17 count=4 status=none)
 check_eq "the four were spliced from the overlay" 4 $(( $(spliced "$T/on.log") - before ))
+check_eq "the mount asks for reads of at most 512 KiB (max_read)" max_read=524288 \
+	"$(grep -F " $M " /proc/self/mountinfo | grep -o 'max_read=[0-9]*')"
+before=$(spliced "$T/on.log")
+check "dyn: a 1 MiB read inside the written range exact" \
+	cmp -s <(dd if="$M/vms/dyn/d.img" bs=1M skip=4 count=1 iflag=direct status=none) \
+	<(dd if="$T/dyn-model.raw" bs=1M skip=4 count=1 status=none)
+check_eq "it came as two 512 KiB requests, both spliced" 2 $(( $(spliced "$T/on.log") - before ))
 check "dyn: reads over overlay, replica and both exact" reads_match "$M/vms/dyn/d.img" "$T/dyn-model.raw" 3
 check "partition: 512 KiB written into its window" write_both "$M/vms/parts/d-part1.img" "$T/part1-model.raw" $((2 << 20)) $((512 << 10))
 check "partition: reads exact after the write" reads_match "$M/vms/parts/d-part1.img" "$T/part1-model.raw" 4
@@ -112,6 +121,7 @@ check "dyn: reads exact without splice" reads_match "$M/vms/dyn/d.img" "$T/dyn-m
 check "fixed: reads exact without splice" reads_match "$M/vms/fixed/d.img" "$T/fixed.raw" 6
 check "partition: reads exact without splice" reads_match "$M/vms/parts/d-part1.img" "$T/part1-model.raw" 7
 check_eq "no reply spliced with --splice=0" 0 "$(spliced "$T/off.log")"
+check_eq "and no max_read asked for" "" "$(grep -F " $M " /proc/self/mountinfo | grep -o 'max_read=[0-9]*' || true)"
 ctl dyn revert "$M"; ctl parts revert "$M"
 check_eq "revert: 0" "0 Completed with No Error" "$(cat "$M/ctl/dyn/status")"
 check "dyn: the replica's bytes again" reads_match "$M/vms/dyn/d.img" "$T/dyn.raw" 8
