@@ -8,17 +8,24 @@
  * the overlay tried without waiting (rfs_io_arm(): preadv2 RWF_NOWAIT);
  * before any request that may wait (everything else, a read that misses
  * the page cache, a spliced reply: rfs_io_may_wait()) it hands the role to
- * a sleeping follower. Other workers
- * wait on lf.follow, out of the kernel's reach, so a request finds the
- * leader awake (polling) or asleep in read(2) alone: never a wake-up of a
- * second thread on the client's critical path.
+ * a sleeping follower. Other workers wait on lf.follow, out of the
+ * kernel's reach, so a request finds the leader awake (polling) or asleep
+ * in read(2) alone: never a wake-up of a second thread on the client's
+ * critical path.
+ *
+ * Helpers. One leader serves the requests of several clients one after
+ * the other. When it comes back and finds a request already waiting (a
+ * queue), it wakes a follower to help: a helper reads the device while
+ * requests wait (without blocking: it never sleeps there), serving them
+ * on another CPU, and follows again once the queue is empty. At most one
+ * helper per CPU but the leader's.
  *
  * The deputy. A kept request can still wait where no hook sees it (a lock
  * held by a command, a read libvhdi does, a page fault). One follower, the
- * deputy, watches: if the leader sat in the same request for two of its
- * periods (WATCH_NS) it takes the role, so a stuck request never stops
- * the others; the old leader finds the role gone when it comes back and
- * follows. Two workers reading the device for a moment is harmless (it is
+ * deputy, watches: if the leader sat in the same request for a whole
+ * period (WATCH_NS, seen at two of its wake-ups) it takes the role, so a
+ * stuck request never stops the others; the old leader finds the role
+ * gone when it comes back and follows. Two workers reading the device for a moment is harmless (it is
  * what libfuse's loop does all the time). An idle deputy (IDLE_ROUNDS
  * periods with the leader waiting for requests) sleeps untimed until the
  * leader's next request wakes it.
@@ -70,6 +77,9 @@ static struct {
 	sem_t deputy;               /* the deputy waits here */
 	unsigned followers;         /* waiting on follow, not yet posted */
 	bool has_deputy;
+	bool help_wanted;           /* the next follower to wake helps */
+	unsigned max_helpers;       /* CPUs - 1 (set once) */
+	_Atomic unsigned helping;   /* helpers at work */
 	_Atomic uintptr_t owner;    /* the leader's token, 0: none */
 	_Atomic uint64_t seq;       /* requests the leaders took (the deputy's clock) */
 	_Atomic int reading;        /* the leader waits for a request */
@@ -79,6 +89,7 @@ static struct {
 };
 
 static _Thread_local char token; /* &token identifies a worker */
+static _Thread_local bool helper; /* this worker helps the leader */
 
 static uintptr_t me(void)
 {
@@ -180,15 +191,19 @@ static pthread_key_t exit_key;
 static void on_exit_cb(void *arg)
 {
 	(void)arg;
+	if (helper)
+		atomic_fetch_sub(&lf.helping, 1);
 	release();
 }
 
-/* Wait until this worker leads (returns at once if it does), or the
- * session ends. */
-static void lead(void)
+/* Wait until this worker leads (returns at once if it does), or helps
+ * (returns true), or the session ends. */
+static bool lead(void)
 {
+	bool help = false;
+
 	if (atomic_load_explicit(&lf.owner, memory_order_acquire) == me())
-		return;
+		return false;
 	if (!pthread_getspecific(exit_key))
 		pthread_setspecific(exit_key, &token); /* on_exit_cb() when it ends */
 	pthread_mutex_lock(&lf.lock);
@@ -201,6 +216,12 @@ static void lead(void)
 		}
 		if (atomic_load(&lf.owner) == me())
 			break;
+		if (lf.help_wanted) {
+			lf.help_wanted = false;
+			atomic_fetch_add(&lf.helping, 1);
+			help = true;
+			break;
+		}
 		if (!lf.has_deputy) {
 			lf.has_deputy = true;
 			pthread_mutex_unlock(&lf.lock);
@@ -219,13 +240,35 @@ static void lead(void)
 		pthread_mutex_lock(&lf.lock);
 	}
 	pthread_mutex_unlock(&lf.lock);
+	return help;
 }
 
-static int pending(int fd)
+/* Requests queue up behind the leader: wake a follower to help. */
+static void ask_help(void)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	pthread_mutex_lock(&lf.lock);
+	if (!lf.help_wanted && lf.followers && atomic_load(&lf.helping) < lf.max_helpers) {
+		lf.help_wanted = true;
+		lf.followers--;
+		sem_post(&lf.follow);
+	}
+	pthread_mutex_unlock(&lf.lock);
+}
 
-	return poll(&p, 1, 0) > 0;
+/* The device is read without blocking (O_NONBLOCK: a helper never sleeps
+ * there, and the leader's poll is the read itself); the leader waits in
+ * poll(2). Set once per descriptor (-o clone_fd gives each worker its own). */
+static _Thread_local int nonblocking_fd = -1;
+
+static void nonblocking(int fd)
+{
+	int fl;
+
+	if (fd == nonblocking_fd)
+		return;
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+		nonblocking_fd = fd;
 }
 
 static void adapt(uint64_t window, uint64_t block_ns)
@@ -263,27 +306,49 @@ static bool keep(const void *buf, ssize_t len)
 static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 {
 	uint64_t start, end, window;
+	bool queued;
 	ssize_t r;
 	int err;
 
 	(void)userdata;
 	rfs_io_arm(NULL); /* the last request is done */
-	lead();
+	nonblocking(fd);
+	for (;;) {
+		if (helper) {
+			/* a helper reads while requests wait, then follows */
+			if (!fuse_session_exited(lf.se)) {
+				r = read(fd, buf, len);
+				if (r >= 0 || errno != EAGAIN)
+					return r;
+			}
+			helper = false;
+			atomic_fetch_sub(&lf.helping, 1);
+		}
+		if (!lead())
+			break;
+		helper = true;
+	}
 	atomic_store(&lf.reading, 1);
 	window = atomic_load_explicit(&lf.window_ns, memory_order_relaxed);
 	start = now_ns();
 	end = start + window;
-	while (window && !pending(fd) && now_ns() < end)
-		;
-	if (fuse_session_exited(lf.se)) {
-		/* a signal came while polling: read(2) would not see it */
-		r = -1;
-		err = EINTR;
-	} else {
-		/* a request is there (read returns at once), or the window is over */
+	r = read(fd, buf, len);
+	err = errno;
+	/* one waiting already when the leader comes back: a queue */
+	queued = r >= 0 || err != EAGAIN;
+	while (r < 0 && err == EAGAIN && !fuse_session_exited(lf.se)) {
+		if (now_ns() >= end) {
+			/* the window is over: sleep until a request comes (a
+			 * signal interrupts poll, and the loop sees the end) */
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+
+			poll(&p, 1, -1);
+		}
 		r = read(fd, buf, len);
 		err = errno;
 	}
+	if (r < 0 && err == EAGAIN)
+		err = EINTR; /* the session ended: libfuse's loop sees it */
 	if (atomic_load_explicit(&lf.owner, memory_order_relaxed) == me())
 		adapt(window, now_ns() - start);
 	atomic_store(&lf.reading, 0);
@@ -293,6 +358,8 @@ static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 	if (r > 0 && keep(buf, r)) {
 		if (lf.nowait)
 			rfs_io_arm(release);
+		if (queued && lf.nowait && atomic_load(&lf.helping) < lf.max_helpers)
+			ask_help();
 	} else {
 		release();
 	}
@@ -320,12 +387,16 @@ int rfs_transport_attach(struct fuse_session *se, unsigned max_us, bool workers)
 		.writev = plain_writev,
 		.splice_send = plain_splice_send,
 	};
+	long n;
+
 	if (!max_us)
 		return 0; /* libfuse's own read(2) */
 	lf.se = se;
 	lf.max_ns = (uint64_t)max_us * 1000u;
 	atomic_store(&lf.window_ns, lf.max_ns);
 	lf.nowait = workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	lf.max_helpers = n > 1 ? (unsigned)(n - 1 < 7 ? n - 1 : 7) : 0;
 	if (sem_init(&lf.follow, 0, 0) < 0 || sem_init(&lf.deputy, 0, 0) < 0)
 		return -errno;
 	if (pthread_key_create(&exit_key, on_exit_cb) != 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The FUSE floor (issue 17): how fast a file system that does nothing but
 # one pread(2) per request serves a disk (scripts/floor/floorfs.c, modelled
-# on libfuse's example/hello_ll.c), beside replicafs and xmount, measured
+# on libfuse's example/hello_ll.c), beside replicafs, xmount and vhdimount, measured
 # as ../shared/bench/bench.sh --hot measures: the files in the page cache,
 # O_DIRECT on the FUSE file (one request per I/O), fio psync QD1, random
 # reads time-based, interleaved repetitions, medians.
@@ -48,6 +48,7 @@ mount_sys() {
 	replicafs) rm -rf "$W/st1"; mkdir "$W/st1"; "$bin" --state="$W/st1" "$W/r" "$m"; echo "$m/vms/vm1/disk.img" ;;
 	replicafs-vhd) rm -rf "$W/st2"; mkdir "$W/st2"; "$bin" --state="$W/st2" "$W/rv" "$m"; echo "$m/vms/vm1/disk.img" ;;
 	replicafs-s-poll) rm -rf "$W/st3"; mkdir "$W/st3"; "$bin" -s --poll=32 --state="$W/st3" "$W/r" "$m"; echo "$m/vms/vm1/disk.img" ;;
+	vhdimount) vhdimount "$W/r/vm1/disk.vhdx" "$m" >/dev/null; echo "$m/vhdi1" ;;
 	xmount) xmount --in raw "$W/fixed.vhd" --out raw --sizelimit "$((mib << 20))" --cache "$W/xm.cache" "$m" >/dev/null
 		echo "$m/fixed.dd" ;;
 	esac
@@ -68,6 +69,7 @@ fio_job() {
 
 systems=(floorfs floorfs-s replicafs replicafs-vhd replicafs-s-poll)
 command -v xmount >/dev/null && systems+=(xmount)
+command -v vhdimount >/dev/null && systems+=(vhdimount)
 metrics=(rand-read-4k rand-read-4k-j4 seq-read)
 declare -A vals
 for ((rep = 0; rep < reps; rep++)); do
