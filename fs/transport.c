@@ -72,12 +72,13 @@ static struct {
 
 	/* No lock is held across a wait: libfuse's loop ends by cancelling
 	 * its workers, and a cancelled sem_wait() leaves nothing locked. */
-	pthread_mutex_t lock;       /* guards followers, has_deputy, who leads */
+	pthread_mutex_t lock;       /* guards followers, has_deputy, who leads
+				     * (atomic too: see on_exit_cb()) */
 	sem_t follow;               /* followers wait here; a post wakes one */
 	sem_t deputy;               /* the deputy waits here */
-	unsigned followers;         /* waiting on follow, not yet posted */
-	bool has_deputy;
-	bool help_wanted;           /* the next follower to wake helps */
+	_Atomic unsigned followers; /* waiting on follow, not yet posted */
+	_Atomic bool has_deputy;
+	_Atomic bool help_wanted;   /* the next follower to wake helps */
 	unsigned max_helpers;       /* CPUs - 1 (set once) */
 	_Atomic unsigned helping;   /* helpers at work */
 	_Atomic uintptr_t owner;    /* the leader's token, 0: none */
@@ -185,12 +186,17 @@ static void watch(void)
 }
 
 /* A worker that ends (libfuse's loop ends idle workers when told to,
- * -o max_idle_threads) gives the role up first. */
+ * -o max_idle_threads) gives the role up first. Not when the session ends:
+ * then libfuse cancels every worker, and nobody needs the role. (The
+ * fields are atomic as well as locked: ThreadSanitizer does not see the
+ * lock taken in a destructor run by a thread's exit.) */
 static pthread_key_t exit_key;
 
 static void on_exit_cb(void *arg)
 {
 	(void)arg;
+	if (fuse_session_exited(lf.se))
+		return;
 	if (helper)
 		atomic_fetch_sub(&lf.helping, 1);
 	release();

@@ -35,7 +35,7 @@ rfs_cleanup() {
 	if ls "$T"/sanitizer* >/dev/null 2>&1; then
 		echo "FAIL: sanitizer report:"; cat "$T"/sanitizer*; rc=1
 	fi
-	rm -rf "$T"
+	[ -n "${RFS_KEEP:-}" ] || rm -rf "$T"
 	exit "$rc"
 }
 trap rfs_cleanup EXIT
