@@ -384,9 +384,11 @@ static int open_store(struct daemon *dm)
 	snprintf(fsname, sizeof(fsname), "-ofsname=replicafs:%s,subtype=replicafs", dm->replica);
 	if (fuse_opt_add_arg(&dm->args, fsname) != 0)
 		return fail("replicafs", strerror(ENOMEM));
-	snprintf(fsname, sizeof(fsname), "-omax_read=%u", max_read);
-	if (max_read && !dm->opts.max_read && fuse_opt_add_arg(&dm->args, fsname) != 0)
-		return fail("replicafs", strerror(ENOMEM));
+	if (max_read && !dm->opts.max_read) { /* our default: libfuse must mount with it */
+		snprintf(fsname, sizeof(fsname), "-omax_read=%u", max_read);
+		if (fuse_opt_add_arg(&dm->args, fsname) != 0)
+			return fail("replicafs", strerror(ENOMEM));
+	}
 	return 0;
 }
 

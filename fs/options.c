@@ -82,7 +82,7 @@ static const struct rfs_opt rfs_opts[] = {
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--poll", .mountname = "poll",
 		.arg = "MICROSECONDS", .offset = FIELD(poll_us), .min = 0, .max = 1000, .def = 32,
-		.help = "one worker, the leader, reads /dev/fuse, serves small cached reads and "
+		.help = "one worker, the leader, reads /dev/fuse, serves reads and small "
 			"writes itself and polls the device for at most this long before it sleeps, "
 			"a window that adapts to how far apart requests come (none when idle); "
 			"0: every worker sleeps in read(2), libfuse's own loop",
