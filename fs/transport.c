@@ -30,6 +30,21 @@
  * periods with the leader waiting for requests) sleeps untimed until the
  * leader's next request wakes it.
  *
+ * Two modes. The leader pays off while reads find their data in the page
+ * cache; a read that waits for the disk makes it hand the role on (a
+ * wake-up on the request's path) and keeps the others from reaching the
+ * disk in parallel until a follower takes the role. So the transport
+ * counts the kept reads that miss (lf.score: +SCORE_MISS a miss, -1 a
+ * hit, at most SCORE_MAX): when a fifth of them or more miss, the score
+ * climbs to SCORE_COLD and the mount goes cold: no leader, the device
+ * blocking, and every worker waits in read(2) as in libfuse's own loop,
+ * where the kernel hands each request straight to a sleeping worker.
+ * Once the reads hit again the score falls to 0 and the mount goes hot:
+ * the device non-blocking again, the first worker back takes the role
+ * (one still asleep in read(2) wakes with the next request, serves it or
+ * finds it gone, EAGAIN, and follows). A switch bumps lf.gen; each worker
+ * sets its descriptor's O_NONBLOCK to the mode when it sees a new gen.
+ *
  * Exit: libfuse's multi-threaded loop cancels its workers; the waits here
  * are semaphores, with no lock held (no cleanup handler to run).
  *
@@ -63,6 +78,9 @@
 #define WATCH_NS 1000000u      /* the deputy's period */
 #define IDLE_ROUNDS 64u        /* periods of an idle leader before the deputy sleeps */
 #define LEADER_KEEP_MAX (64u * 1024u) /* larger transfers: hand the role on */
+#define SCORE_MISS 4u          /* a kept read that waited for the disk */
+#define SCORE_COLD 32          /* go cold at this score, hot again at 0 */
+#define SCORE_MAX 64
 
 static struct {
 	uint64_t max_ns;            /* set once by rfs_transport_attach() */
@@ -85,12 +103,16 @@ static struct {
 	_Atomic uint64_t seq;       /* requests the leaders took (the deputy's clock) */
 	_Atomic int reading;        /* the leader waits for a request */
 	_Atomic int deputy_asleep;  /* the deputy waits untimed */
+	_Atomic bool cold;          /* no leader: workers read the device (blocking) */
+	_Atomic unsigned gen;       /* mode switches, bumped after cold changes */
+	_Atomic int score;          /* misses of kept reads, see "Two modes" */
 } lf = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static _Thread_local char token; /* &token identifies a worker */
 static _Thread_local bool helper; /* this worker helps the leader */
+static _Thread_local bool counting; /* its last request: a kept read, no miss yet */
 
 static uintptr_t me(void)
 {
@@ -203,7 +225,7 @@ static void on_exit_cb(void *arg)
 }
 
 /* Wait until this worker leads (returns at once if it does), or helps
- * (returns true), or the session ends. */
+ * (returns true), or the mount goes cold, or the session ends. */
 static bool lead(void)
 {
 	bool help = false;
@@ -214,7 +236,7 @@ static bool lead(void)
 		pthread_setspecific(exit_key, &token); /* on_exit_cb() when it ends */
 	pthread_mutex_lock(&lf.lock);
 	for (;;) {
-		if (fuse_session_exited(lf.se))
+		if (fuse_session_exited(lf.se) || atomic_load(&lf.cold))
 			break; /* libfuse's loop sees the end when read returns */
 		if (!atomic_load(&lf.owner)) {
 			atomic_store(&lf.owner, me());
@@ -261,20 +283,82 @@ static void ask_help(void)
 	pthread_mutex_unlock(&lf.lock);
 }
 
-/* The device is read without blocking (O_NONBLOCK: a helper never sleeps
- * there, and the leader's poll is the read itself); the leader waits in
- * poll(2). Set once per descriptor (-o clone_fd gives each worker its own). */
-static _Thread_local int nonblocking_fd = -1;
+/* Hot, the device is read without blocking (O_NONBLOCK: a helper never
+ * sleeps there, and the leader's poll is the read itself; the leader waits
+ * in poll(2)); cold, every worker sleeps in read(2). Set per descriptor
+ * (-o clone_fd gives each worker its own) when the mode has changed.
+ * Returns whether the mount is cold. */
+static _Thread_local int synced_fd = -1;
+static _Thread_local unsigned synced_gen;
 
-static void nonblocking(int fd)
+static bool fd_sync(int fd)
 {
+	unsigned gen = atomic_load(&lf.gen);
+	bool cold = atomic_load(&lf.cold);
 	int fl;
 
-	if (fd == nonblocking_fd)
-		return;
+	if (fd == synced_fd && gen == synced_gen)
+		return cold;
 	fl = fcntl(fd, F_GETFL);
-	if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
-		nonblocking_fd = fd;
+	if (fl >= 0 && fcntl(fd, F_SETFL, cold ? fl & ~O_NONBLOCK : fl | O_NONBLOCK) == 0) {
+		synced_fd = fd;
+		synced_gen = gen;
+	}
+	return cold;
+}
+
+/* Switch modes (see "Two modes"): lf.cold first, then lf.gen, so a worker
+ * that sees the new gen sees the new mode. Going cold frees the role and
+ * wakes every follower and the deputy: they go and read the device. */
+static void switch_mode(int fd, bool cold)
+{
+	pthread_mutex_lock(&lf.lock);
+	if (atomic_load(&lf.cold) != cold) {
+		atomic_store(&lf.cold, cold);
+		atomic_fetch_add(&lf.gen, 1);
+		if (cold) {
+			atomic_store(&lf.owner, 0);
+			for (; lf.followers; lf.followers--)
+				sem_post(&lf.follow);
+			if (lf.has_deputy)
+				sem_post(&lf.deputy);
+		}
+		rfs_log(LOG_DEBUG, cold ? "transport: reads wait for the disk; every worker reads /dev/fuse"
+				       : "transport: reads come from the page cache; one leader reads /dev/fuse");
+	}
+	pthread_mutex_unlock(&lf.lock);
+	fd_sync(fd);
+}
+
+/* The last kept read was served without waiting: the score falls. */
+static void hit(int fd)
+{
+	int v = atomic_load_explicit(&lf.score, memory_order_relaxed);
+
+	while (v > 0 && !atomic_compare_exchange_weak(&lf.score, &v, v - 1))
+		;
+	if (v == 1 && atomic_load(&lf.cold))
+		switch_mode(fd, false);
+}
+
+/* The hook of a kept request (rfs_io_arm()), called before it waits: a
+ * read that misses the page cache raises the score; a leader hands the
+ * role on. */
+static _Thread_local int waits_fd;
+
+static void waits(bool miss)
+{
+	if (counting && miss) {
+		int v = atomic_load_explicit(&lf.score, memory_order_relaxed), n;
+
+		do
+			n = v + (int)SCORE_MISS > SCORE_MAX ? SCORE_MAX : v + (int)SCORE_MISS;
+		while (!atomic_compare_exchange_weak(&lf.score, &v, n));
+		if (n >= SCORE_COLD && !atomic_load(&lf.cold))
+			switch_mode(waits_fd, true);
+	}
+	counting = false;
+	release();
 }
 
 static void adapt(uint64_t window, uint64_t block_ns)
@@ -312,14 +396,33 @@ static bool keep(const void *buf, ssize_t len)
 static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 {
 	uint64_t start, end, window;
-	bool queued;
+	bool queued = false, cold;
 	ssize_t r;
 	int err;
 
 	(void)userdata;
+	if (counting) { /* the last request read from the cache alone */
+		counting = false;
+		hit(fd);
+	}
 	rfs_io_arm(NULL); /* the last request is done */
-	nonblocking(fd);
 	for (;;) {
+		cold = fd_sync(fd);
+		if (cold) {
+			if (helper) {
+				helper = false;
+				atomic_fetch_sub(&lf.helping, 1);
+			}
+			r = read(fd, buf, len); /* blocking, as libfuse's loop */
+			err = errno;
+			if (r >= 0 || err != EAGAIN)
+				goto got;
+			if (fuse_session_exited(lf.se)) {
+				err = EINTR; /* libfuse's loop sees the end */
+				goto got;
+			}
+			continue; /* the mount went hot meanwhile */
+		}
 		if (helper) {
 			/* a helper reads while requests wait, then follows */
 			if (!fuse_session_exited(lf.se)) {
@@ -330,9 +433,12 @@ static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 			helper = false;
 			atomic_fetch_sub(&lf.helping, 1);
 		}
-		if (!lead())
+		if (lead()) {
+			helper = true;
+			continue;
+		}
+		if (!atomic_load(&lf.cold) || fuse_session_exited(lf.se))
 			break;
-		helper = true;
 	}
 	atomic_store(&lf.reading, 1);
 	window = atomic_load_explicit(&lf.window_ns, memory_order_relaxed);
@@ -342,7 +448,7 @@ static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 	err = errno;
 	/* one waiting already when the leader comes back: a queue */
 	queued = r >= 0 || err != EAGAIN;
-	while (r < 0 && err == EAGAIN && !fuse_session_exited(lf.se)) {
+	while (r < 0 && err == EAGAIN && !fuse_session_exited(lf.se) && !atomic_load(&lf.cold)) {
 		if (now_ns() >= end) {
 			/* the window is over: sleep until a request comes (a
 			 * signal interrupts poll, and the loop sees the end) */
@@ -354,17 +460,25 @@ static ssize_t leader_read(int fd, void *buf, size_t len, void *userdata)
 		err = errno;
 	}
 	if (r < 0 && err == EAGAIN)
-		err = EINTR; /* the session ended: libfuse's loop sees it */
+		err = EINTR; /* the session ended or the mode changed: libfuse's loop reads again */
 	if (atomic_load_explicit(&lf.owner, memory_order_relaxed) == me())
 		adapt(window, now_ns() - start);
 	atomic_store(&lf.reading, 0);
 	atomic_fetch_add(&lf.seq, 1);
 	if (atomic_exchange(&lf.deputy_asleep, 0)) /* after adding to seq: see watch() */
 		sem_post(&lf.deputy);
+	cold = atomic_load(&lf.cold);
+got:
 	if (r > 0 && keep(buf, r)) {
-		if (lf.nowait)
-			rfs_io_arm(release);
-		if (queued && lf.nowait && atomic_load(&lf.helping) < lf.max_helpers)
+		bool read_req = ((const struct fuse_in_header *)buf)->opcode == FUSE_READ;
+
+		/* cold, only reads are armed: they count; nobody leads */
+		if (lf.nowait && (read_req || !cold)) {
+			counting = read_req;
+			waits_fd = fd;
+			rfs_io_arm(waits);
+		}
+		if (!cold && queued && lf.nowait && atomic_load(&lf.helping) < lf.max_helpers)
 			ask_help();
 	} else {
 		release();
@@ -400,6 +514,8 @@ int rfs_transport_attach(struct fuse_session *se, unsigned max_us, bool workers)
 	lf.se = se;
 	lf.max_ns = (uint64_t)max_us * 1000u;
 	atomic_store(&lf.window_ns, lf.max_ns);
+	atomic_store(&lf.cold, false);
+	atomic_store(&lf.score, 0);
 	lf.nowait = workers;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	lf.max_helpers = n > 1 ? (unsigned)(n - 1 < 7 ? n - 1 : 7) : 0;

@@ -10,20 +10,20 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static _Thread_local void (*before_block)(void);
+static _Thread_local void (*before_block)(bool miss);
 
-void rfs_io_arm(void (*fn)(void))
+void rfs_io_arm(void (*fn)(bool miss))
 {
 	before_block = fn;
 }
 
 void rfs_io_may_wait(void)
 {
-	void (*fn)(void) = before_block;
+	void (*fn)(bool miss) = before_block;
 
 	if (fn) {
 		before_block = NULL;
-		fn();
+		fn(false);
 	}
 }
 
@@ -32,7 +32,7 @@ void rfs_io_may_wait(void)
 static ssize_t pread_nowait(int fd, void *buf, size_t len, uint64_t off)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	void (*fn)(void) = before_block;
+	void (*fn)(bool miss) = before_block;
 	ssize_t n;
 
 	if (!fn)
@@ -44,7 +44,7 @@ static ssize_t pread_nowait(int fd, void *buf, size_t len, uint64_t off)
 		return -errno;
 	if (n < (ssize_t)len) {
 		before_block = NULL; /* the rest waits for the disk */
-		fn();
+		fn(true);
 	}
 	return n < 0 ? 0 : n;
 }

@@ -7,6 +7,7 @@
 #ifndef RFS_VHD_UTIL_H
 #define RFS_VHD_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,13 +18,14 @@ int rfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /*
  * Arm this thread's reads: until disarmed (@fn NULL), rfs_pread_full()
  * first tries the page cache alone (preadv2 RWF_NOWAIT), and the first
- * time a read would wait for the disk it disarms and calls @fn before
- * waiting. The FUSE transport uses it to hand its leader's role on before
- * a request blocks (fs/transport.c).
+ * time a read would wait for the disk it disarms and calls @fn(true)
+ * before waiting. The FUSE transport uses it to hand its leader's role on
+ * before a request blocks, and to count the reads that miss the page
+ * cache (fs/transport.c).
  */
-void rfs_io_arm(void (*fn)(void));
+void rfs_io_arm(void (*fn)(bool miss));
 /* Armed: what follows may wait where rfs_pread_full() cannot tell (a
- * splice from a file): disarm and call the hook now. */
+ * splice from a file): disarm and call the hook now, @fn(false). */
 void rfs_io_may_wait(void);
 
 /* Write all @len bytes at @off (retrying short writes and EINTR; a short

@@ -6,13 +6,18 @@
 #  - 4 fio jobs (writes of 4-60 KiB, kept by the leader, and of 64 KiB-1 MiB,
 #    handed on) verify every block they wrote, with the default options and
 #    with -o poll=0 (libfuse's own loop), and the bytes survive a remount;
-#  - 4 readers of a cold image (the page cache dropped: every read misses
-#    and is handed on) read exactly the raw disk, in parallel;
+#  - 4 readers of a cold image (the image's pages dropped: reads miss and
+#    are handed on) read exactly the raw disk, in parallel;
 #  - a write stuck in the leader (its state folder frozen with fsfreeze, so
 #    the overlay's pwrite waits where no hook sees it): reads of another VM,
 #    a listing and a status read all finish while it waits, the debug log
 #    says another worker took the role, and after the thaw the write
 #    finishes and reads back;
+#  - the two modes: random reads that miss the page cache turn the mount
+#    cold (the debug log says every worker reads /dev/fuse) and read
+#    exactly, in parallel too; reads that hit again turn it hot (the log
+#    says one leader reads it), and a leader takes requests again: a 4 KiB
+#    write stuck in it is taken over as above;
 #  - -o max_idle_threads=1: a leader whose worker libfuse ends gives the
 #    role up, reads after bursts of parallel load are all served;
 #  - SIGTERM ends the daemon in each mode; the replica never changes.
@@ -94,6 +99,37 @@ sys.exit(1 if any(os.waitpid(p, 0)[1] for p in pids) else 0)
 PY
 }
 
+# drop_pages FILE...: the page cache forgets FILE's pages (clean ones), so
+# that the daemon's next reads of it wait for the disk.
+drop_pages() {
+	python3 - "$@" <<'PY'
+import os, sys
+for f in sys.argv[1:]:
+    fd = os.open(f, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+PY
+}
+
+# direct_reads IMG RAW N [SAME]: N reads of 4 KiB with O_DIRECT (each one a
+# request to the daemon) at random block offsets, or all at block SAME,
+# compared with RAW.
+direct_reads() {
+	python3 - "$@" <<'PY'
+import mmap, os, random, sys
+img, raw, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+same = int(sys.argv[4]) if len(sys.argv) > 4 else None
+fi, fr = os.open(img, os.O_RDONLY | os.O_DIRECT), os.open(raw, os.O_RDONLY)
+blocks, rng, buf, bad = os.fstat(fr).st_size // 4096, random.Random(n), mmap.mmap(-1, 4096), 0
+for i in range(n):
+    off = 4096 * (same if same is not None else rng.randrange(blocks))
+    if os.preadv(fi, [buf], off) != 4096 or buf[:] != os.pread(fr, 4096, off):
+        bad += 1
+        print('mismatch at %d' % off, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}
+
 # in_time SECONDS FUNCTION ARGS...: a shell function under timeout(1), so
 # that a daemon that stops serving fails the check instead of hanging it.
 in_time() { local secs=$1; shift; timeout "$secs" bash -c "$(declare -f "$1"); \"\$@\"" _ "$@"; }
@@ -106,7 +142,7 @@ for mode in default poll0; do
 	[ "$mode" = default ] && ctl a failover "$M"
 	check_eq "$mode: a is failed over" "5 Recovered" "$(cat "$M/ctl/a/state")"
 	check "$mode: 4 fio jobs (4 KiB-1 MiB writes) verify what they wrote" fio_verifies "$M/vms/a/d.img" "$RANDOM"
-	rfs_forget
+	drop_pages "$R/b/d.vhd"
 	check "$mode: 4 parallel readers of a cold fixed VHD read it exactly" in_time 120 reads_parallel "$M/vms/b/d.img" "$T/b.raw"
 	pid=$(rfs_pid "$M")
 	kill -TERM "$pid"
@@ -144,6 +180,29 @@ fsfreeze -u "$S"
 check "after the thaw the write finishes" wait "$writer"
 check "and reads back" cmp -s "$T/w4.bin" <(dd if="$M/vms/a/d.img" bs=4k skip=257 count=1 iflag=direct status=none)
 check "unmount" rfs_umount "$M"
+
+# --- the two modes: cold (every worker reads /dev/fuse), hot (one leader) ------
+"$REPLICAFS" -d --log="$T/modes.log" --state="$S/st" "$R" "$M" >"$T/debug2.out" 2>&1 &
+check "modes: mount in the foreground with -d" wait_until 10 test -e "$M/vms/b/d.img"
+mode_log() { grep -o "reads wait for the disk\|reads come from the page cache" "$T/modes.log" | tail -n 1; }
+drop_pages "$R/b/d.vhd"
+check "modes: 300 random 4 KiB reads of b, cold, exact" in_time 60 direct_reads "$M/vms/b/d.img" "$T/b.raw" 300
+check_eq "modes: the debug log says the mount went cold" "reads wait for the disk" "$(mode_log)"
+drop_pages "$R/b/d.vhd"
+check "modes: cold, 4 parallel readers read b exactly" in_time 120 reads_parallel "$M/vms/b/d.img" "$T/b.raw"
+check "modes: 300 reads of one cached block of b, exact" in_time 60 direct_reads "$M/vms/b/d.img" "$T/b.raw" 300 7
+check_eq "modes: the debug log says the mount went hot" "reads come from the page cache" "$(mode_log)"
+cat "$R/a/d.vhdx" "$R/b/d.vhd" >/dev/null
+fsfreeze -f "$S"
+dd if="$T/w4.bin" of="$M/vms/a/d.img" bs=4k seek=300 oflag=direct conv=notrunc status=none &
+writer=$!
+check "modes: a 4 KiB write waits in the daemon (state folder frozen)" wait_until 10 in_fuse_wait
+check "modes: 200 reads of b finish meanwhile" timeout 30 dd if="$M/vms/b/d.img" of=/dev/null bs=4k count=200 \
+	iflag=direct status=none
+check "modes: the debug log: another worker took the role" grep -q "transport: a request held the reader" "$T/modes.log"
+fsfreeze -u "$S"
+check "modes: after the thaw the write finishes" wait "$writer"
+check "modes: unmount" rfs_umount "$M"
 
 # --- -o max_idle_threads=1: ended workers give the role up ---------------------
 check "mount -o max_idle_threads=1" rfs_mount "$R" "$M" --state="$S/st" -o max_idle_threads=1

@@ -6,7 +6,8 @@
  * table at every length and alignment. rfs_pread_full() armed
  * (rfs_io_arm()): a cached file is read without calling the hook; a file
  * whose pages were dropped calls it once, before waiting, and disarms;
- * both give the file's bytes; rfs_io_may_wait() calls and disarms too.
+ * both give the file's bytes; rfs_io_may_wait() calls and disarms too
+ * (telling the hook it is not a miss).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -48,11 +49,12 @@ static void test_fast_equals_table(void **state)
 	assert_int_equal(rfs_crc32c(buf, 4096), rfs_crc32c_portable(buf, 4096));
 }
 
-static int hook_calls;
+static int hook_calls, hook_misses;
 
-static void hook(void)
+static void hook(bool miss)
 {
 	hook_calls++;
+	hook_misses += miss;
 }
 
 static void test_armed_read(void **state)
@@ -82,6 +84,7 @@ static void test_armed_read(void **state)
 	assert_int_equal(rfs_pread_full(fd, got, sizeof(got), 0), 0);
 	assert_memory_equal(got, data, sizeof(data));
 	assert_int_equal(hook_calls, 1);
+	assert_int_equal(hook_misses, 1); /* a miss */
 	/* disarmed by that call: a second cold read does not call it */
 	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	assert_int_equal(rfs_pread_full(fd, got, 4096, 8192), 0);
@@ -95,9 +98,11 @@ static void test_armed_read(void **state)
 	/* rfs_io_may_wait(): calls an armed hook once and disarms it */
 	hook_calls = 0;
 	rfs_io_arm(hook);
+	hook_misses = 0;
 	rfs_io_may_wait();
 	rfs_io_may_wait();
 	assert_int_equal(hook_calls, 1);
+	assert_int_equal(hook_misses, 0); /* not a miss: a wait it cannot tell */
 	rfs_io_arm(NULL);
 	close(fd);
 }
