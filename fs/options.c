@@ -89,7 +89,8 @@ static const struct rfs_opt rfs_opts[] = {
 		.more = "A request then finds the leader awake instead of waking a sleeping worker:\n"
 			"4 KiB reads at queue depth one, files cached, about +30% here (README,\n"
 			"\"Performance\"). Anything that may wait (a read of the disk, fsync, a\n"
-			"command) is handed to another worker first.",
+			"command) is handed to another worker first. While a fifth or more of the\n"
+			"reads miss the page cache, every worker reads the device (no leader).",
 	}, {
 		.kind = RFS_OPT_UINT, .longname = "--splice", .mountname = "splice",
 		.arg = "0|1", .offset = FIELD(splice), .min = 0, .max = 1, .def = 1,

@@ -312,8 +312,11 @@ static bool fd_sync(int fd)
  * wakes every follower and the deputy: they go and read the device. */
 static void switch_mode(int fd, bool cold)
 {
+	bool switched = false;
+
 	pthread_mutex_lock(&lf.lock);
 	if (atomic_load(&lf.cold) != cold) {
+		switched = true;
 		atomic_store(&lf.cold, cold);
 		atomic_fetch_add(&lf.gen, 1);
 		if (cold) {
@@ -323,11 +326,12 @@ static void switch_mode(int fd, bool cold)
 			if (lf.has_deputy)
 				sem_post(&lf.deputy);
 		}
-		rfs_log(LOG_DEBUG, cold ? "transport: reads wait for the disk; every worker reads /dev/fuse"
-				       : "transport: reads come from the page cache; one leader reads /dev/fuse");
 	}
 	pthread_mutex_unlock(&lf.lock);
 	fd_sync(fd);
+	if (switched)
+		rfs_log(LOG_DEBUG, cold ? "transport: reads wait for the disk; every worker reads /dev/fuse"
+				       : "transport: reads come from the page cache; one leader reads /dev/fuse");
 }
 
 /* The last kept read was served without waiting: the score falls. */

@@ -15,9 +15,10 @@
 #    finishes and reads back;
 #  - the two modes: random reads that miss the page cache turn the mount
 #    cold (the debug log says every worker reads /dev/fuse) and read
-#    exactly, in parallel too; reads that hit again turn it hot (the log
-#    says one leader reads it), and a leader takes requests again: a 4 KiB
-#    write stuck in it is taken over as above;
+#    exactly, in parallel too, and while the pages are dropped and read
+#    back every 20 ms (the mount switching as they read); reads that hit again turn it hot
+#    (the log says one leader reads it), and a leader takes requests
+#    again: a 4 KiB write stuck in it is taken over as above;
 #  - -o max_idle_threads=1: a leader whose worker libfuse ends gives the
 #    role up, reads after bursts of parallel load are all served;
 #  - SIGTERM ends the daemon in each mode; the replica never changes.
@@ -100,7 +101,9 @@ PY
 }
 
 # drop_pages FILE...: the page cache forgets FILE's pages (clean ones), so
-# that the daemon's next reads of it wait for the disk.
+# that the daemon's next reads of it wait for the disk. posix_fadvise
+# alone leaves pages that another CPU's LRU batch still holds (half of a
+# file just read, here): drop_caches drains those too.
 drop_pages() {
 	python3 - "$@" <<'PY'
 import os, sys
@@ -109,6 +112,7 @@ for f in sys.argv[1:]:
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
 PY
+	echo 1 >/proc/sys/vm/drop_caches
 }
 
 # direct_reads IMG RAW N [SAME]: N reads of 4 KiB with O_DIRECT (each one a
@@ -190,6 +194,16 @@ check "modes: 300 random 4 KiB reads of b, cold, exact" in_time 60 direct_reads 
 check_eq "modes: the debug log says the mount went cold" "reads wait for the disk" "$(mode_log)"
 drop_pages "$R/b/d.vhd"
 check "modes: cold, 4 parallel readers read b exactly" in_time 120 reads_parallel "$M/vms/b/d.img" "$T/b.raw"
+# Switches under load: 4 readers while b's pages are dropped, then read
+# back into the cache, every 20 ms, so the mount goes cold and hot again
+# as they read (the debug log counts the switches).
+dropper() { while :; do drop_pages "$R/b/d.vhd"; sleep 0.02; cat "$R/b/d.vhd" >/dev/null; sleep 0.02; done; }
+dropper &
+dropper_pid=$!
+check "modes: 4 readers of b, its pages dropped and read back every 20 ms: exact" in_time 120 reads_parallel "$M/vms/b/d.img" "$T/b.raw"
+check "modes: then 600 random 4 KiB reads of b, the same meanwhile: exact" in_time 120 direct_reads "$M/vms/b/d.img" "$T/b.raw" 600
+kill "$dropper_pid"; wait "$dropper_pid" 2>/dev/null || true
+echo "modes: $(grep -c "transport: reads" "$T/modes.log") switches so far"
 check "modes: 300 reads of one cached block of b, exact" in_time 60 direct_reads "$M/vms/b/d.img" "$T/b.raw" 300 7
 check_eq "modes: the debug log says the mount went hot" "reads come from the page cache" "$(mode_log)"
 cat "$R/a/d.vhdx" "$R/b/d.vhd" >/dev/null
