@@ -8,7 +8,7 @@ build=${1:-$top/build}
 shift || true
 
 PKGS=(build-essential cmake pkg-config libfuse3-dev fuse3 libvhdi-dev libvhdi-utils libblkid-dev
-      libcmocka-dev qemu-utils ntfs-3g e2fsprogs dosfstools fdisk fio xz-utils util-linux mount less
+      libcmocka-dev qemu-utils ntfs-3g e2fsprogs dosfstools fdisk fio xz-utils util-linux util-linux-extra mount less
       libglib2.0-bin shared-mime-info groff-base valgrind cppcheck clang libclang-rt-14-dev python3 procps psmisc
       debhelper dpkg-dev lintian)
 missing=()

@@ -26,6 +26,7 @@
 
 command -v fio >/dev/null || { echo "FAIL: fio is required"; exit 1; }
 command -v fsfreeze >/dev/null || { echo "FAIL: fsfreeze (util-linux) is required"; exit 1; }
+command -v fincore >/dev/null || { echo "FAIL: fincore (util-linux-extra) is required"; exit 1; }
 
 R=$T/replica M=$T/mnt S=$T/statefs
 SIZE=$((32 << 20))
@@ -101,18 +102,25 @@ PY
 }
 
 # drop_pages FILE...: the page cache forgets FILE's pages (clean ones), so
-# that the daemon's next reads of it wait for the disk. posix_fadvise
-# alone leaves pages that another CPU's LRU batch still holds (half of a
-# file just read, here): drop_caches drains those too.
+# that the daemon's next reads of it wait for the disk. posix_fadvise from
+# one CPU can leave pages that another CPU's LRU batch still holds (half
+# of a file just read, once), so it runs on every CPU; only if fincore
+# still finds pages does the whole page cache go (drop_caches, which
+# tests running beside this one would feel).
 drop_pages() {
-	python3 - "$@" <<'PY'
+	local cpu f
+	for cpu in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$cpu" python3 - "$@" <<'PY'
 import os, sys
 for f in sys.argv[1:]:
     fd = os.open(f, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
 PY
-	echo 1 >/proc/sys/vm/drop_caches
+	done
+	for f in "$@"; do
+		[ "$(fincore -b -n -o RES "$f")" -eq 0 ] || { echo 1 >/proc/sys/vm/drop_caches; return; }
+	done
 }
 
 # direct_reads IMG RAW N [SAME]: N reads of 4 KiB with O_DIRECT (each one a
