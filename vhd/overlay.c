@@ -1017,6 +1017,15 @@ int cow_fill(struct cow_overlay *ov, const void *buf, size_t len, uint64_t off, 
 		pos += run;
 	}
 	pthread_rwlock_unlock(&ov->rmw_lock);
+	/* The commit job fills gigabytes: each piece goes to the disk before
+	 * the next, so that its dirty pages stay bounded and an fsync on the
+	 * same file system (a command recording its status) does not wait
+	 * behind all of them (ext4 data=ordered: 0.4-1.4 s per command with a
+	 * GiB dirty, t_commit). Not the data's durability: that is the job's
+	 * fsync at its end. */
+	if (!err && done)
+		sync_file_range(ov->fd, (off_t)cow_file_offset(ov, off), (off_t)len,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
 	if (written)
 		*written = done;
 	return err;

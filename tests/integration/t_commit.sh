@@ -10,7 +10,7 @@
 #     tests/tools/rfs_crashwriter.c writes and journals what fsync
 #     acknowledged: each VM comes back in 5 or 6 with every acknowledged
 #     write.
-#  3. cancel mid-way (a 16 GiB fixed VHD whose last GiB holds data the job
+#  3. cancel mid-way (a 16 GiB fixed VHD whose last 2 GiB hold data the job
 #     must copy): state 5, JobState 8, nothing lost.
 #  4. ENOSPC in a small tmpfs state folder: JobState 10, ErrorCode 32768,
 #     state 5, nothing lost, the space the job took given back.
@@ -32,15 +32,15 @@ for at in 0 300 900; do
 	head -c 8M /dev/urandom | dd of="$T/data.raw" bs=1M seek="$at" conv=notrunc status=none
 done
 qemu-img convert -q -f raw -O vhdx -o subformat=dynamic "$T/data.raw" "$R/vm2/data.vhdx"
-# vmk: the crash rounds; vmx: the cancel (a fixed VHD, 1 GiB of data, the rest sparse on disk)
+# vmk: the crash rounds; vmx: the cancel (a fixed VHD, 2 GiB of data, the rest sparse on disk)
 random_disk 160 "$T/vmk.raw" "$R/vmk/sys.vhdx" vhdx -o subformat=dynamic
 qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$R/vmx/big.vhd" 16G
-# Its last GiB holds data; the rest are holes of the file, which the job
-# skips at once as the block map does (PercentComplete jumps to 93), then
-# copying that GiB keeps it running long enough to be caught, written to
-# and cancelled before 100.
-head -c 1G /dev/zero | tr '\0' '\125' |
-	dd of="$R/vmx/big.vhd" bs=1M seek=15360 iflag=fullblock conv=notrunc status=none
+# Its last 2 GiB hold data; the rest are holes of the file, which the job
+# skips at once as the block map does (PercentComplete jumps to 87), then
+# copying those 2 GiB (each 4 MiB written out before the next) keeps it
+# running long enough to be caught, written to and cancelled before 100.
+head -c 2G /dev/zero | tr '\0' '\125' |
+	dd of="$R/vmx/big.vhd" bs=1M seek=14336 iflag=fullblock conv=notrunc status=none
 # sha256 of every replica file; the 16 GiB fixed VHD by its data runs
 # (SEEK_DATA: the holes read as zeros by definition), so that proving it
 # unchanged does not read 16 GiB of zeros each time.
