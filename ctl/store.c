@@ -37,6 +37,7 @@ struct rfs_store {
 	struct rfs_store_config cfg;
 	char replica_dir[PATH_MAX];
 	char state_dir[PATH_MAX];
+	char mountpoint[PATH_MAX];   /* "" when none */
 
 	pthread_mutex_t rescan_lock; /* one rescan at a time */
 
@@ -151,7 +152,7 @@ static int add_committed(struct rfs_store *store, char ***names, size_t *n)
 	while (r == 0 && (de = readdir(d))) {
 		char **grown;
 
-		if (de->d_name[0] == '.' ||
+		if (de->d_name[0] == '.' || rfs_discover_names(store->state_dir, de->d_name, store->cfg.mountpoint) ||
 		    (before && bsearch(&(char *){ de->d_name }, *names, before, sizeof(char *), cmp_names)) ||
 		    !committed_here(store, de->d_name))
 			continue;
@@ -363,7 +364,7 @@ static int rescan_locked(struct rfs_store *store, bool *changed)
 
 	r = rfs_discover_vms_dir(store->replica_dir, vms_dir, sizeof(vms_dir));
 	if (r == 0)
-		r = rfs_discover_list(vms_dir, store->state_dir, &names, &n);
+		r = rfs_discover_list(vms_dir, store->state_dir, store->cfg.mountpoint, &names, &n);
 	if (r == 0)
 		r = add_committed(store, &names, &n);
 	if (r < 0) {
@@ -473,6 +474,8 @@ int rfs_store_open(const struct rfs_store_config *cfg, struct rfs_store **out)
 	snprintf(store->state_dir, sizeof(store->state_dir), "%s", cfg->state_dir);
 	store->cfg.replica_dir = store->replica_dir;
 	store->cfg.state_dir = store->state_dir;
+	snprintf(store->mountpoint, sizeof(store->mountpoint), "%s", cfg->mountpoint ? cfg->mountpoint : "");
+	store->cfg.mountpoint = store->mountpoint[0] ? store->mountpoint : NULL;
 	store->fe_changed = cfg->vm.hooks.changed;
 	store->cfg.vm.hooks.changed = vm_changed;
 	store->cfg.vm.hooks.reshaped = vm_reshaped;

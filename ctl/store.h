@@ -29,6 +29,10 @@ struct rfs_store;
 struct rfs_store_config {
 	const char *replica_dir;  /* absolute */
 	const char *state_dir;    /* absolute; never a VM */
+	/* absolute, or NULL; never a VM and never looked into: the first
+	 * rescan runs after the mount but before the daemon serves (see
+	 * rfs_discover_list) */
+	const char *mountpoint;
 	unsigned rescan_ms;       /* periodic rescan interval */
 	struct rfs_vm_config vm;  /* for every VM; of its hooks only changed is
 				   * used (called with @arg), the others are the

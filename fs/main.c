@@ -138,7 +138,7 @@ static bool looks_like_vm_folder(const char *replica)
 	if (rfs_discover_count_disk_files(replica) == 0)
 		return false;
 	if (rfs_discover_vms_dir(replica, vms_dir, sizeof(vms_dir)) < 0 ||
-	    rfs_discover_list(vms_dir, NULL, &names, &nvms) < 0)
+	    rfs_discover_list(vms_dir, NULL, NULL, &names, &nvms) < 0)
 		return false;
 	rfs_discover_list_free(names, nvms);
 	return nvms == 0;
@@ -364,6 +364,7 @@ static int open_store(struct daemon *dm)
 		return fail("replicafs", strerror(ENOMEM));
 	scfg.replica_dir = dm->replica;
 	scfg.state_dir = dm->state;
+	scfg.mountpoint = dm->cl.mountpoint;
 	scfg.rescan_ms = dm->opts.rescan_s * 1000;
 	scfg.vm.state_root_fd = dm->state_fd;
 	scfg.vm.max_handles = dm->opts.handles; /* 0 means 1 (vhd_image_open) */

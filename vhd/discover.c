@@ -78,7 +78,15 @@ static int cmp_disk(const void *a, const void *b)
  * Names of the entries of @dir accepted by @want (*count of them, sorted).
  * Returns 0 or -errno.
  */
-static int list_dir(const char *dir, bool (*want)(int dirfd, const struct dirent *),
+bool rfs_discover_names(const char *dir, const char *name, const char *path)
+{
+	size_t len = strlen(dir);
+
+	return path && strncmp(path, dir, len) == 0 && path[len] == '/' && strcmp(path + len + 1, name) == 0;
+}
+
+/* The names in @dir that @want, sorted, but @skip (a path, or NULL). */
+static int list_dir(const char *dir, bool (*want)(int dirfd, const struct dirent *), const char *skip,
 		    char ***out, size_t *count)
 {
 	size_t n = 0, cap = 0;
@@ -91,7 +99,7 @@ static int list_dir(const char *dir, bool (*want)(int dirfd, const struct dirent
 	if (!d)
 		return -errno;
 	while ((errno = 0, de = readdir(d))) {
-		if (!want(dirfd(d), de))
+		if (rfs_discover_names(dir, de->d_name, skip) || !want(dirfd(d), de))
 			continue;
 		if (n == cap) {
 			char **grown = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof(*names));
@@ -388,7 +396,7 @@ static int scan_vm(struct rfs_vm_desc *vm)
 	size_t n = 0;
 	int ret;
 
-	ret = list_dir(vm->dir, want_disk_file, &names, &n);
+	ret = list_dir(vm->dir, want_disk_file, NULL, &names, &n);
 	if (ret == -ENOMEM)
 		return ret;
 	if (ret) {
@@ -443,7 +451,8 @@ int rfs_discover_vms_dir(const char *replica_dir, char *out, size_t size)
 	return 0;
 }
 
-int rfs_discover_list(const char *vms_dir, const char *state_dir, char ***names, size_t *count)
+int rfs_discover_list(const char *vms_dir, const char *state_dir, const char *mountpoint, char ***names,
+		      size_t *count)
 {
 	struct stat state_st;
 	const struct stat *state_stp = NULL;
@@ -453,7 +462,7 @@ int rfs_discover_list(const char *vms_dir, const char *state_dir, char ***names,
 
 	*names = NULL;
 	*count = 0;
-	ret = list_dir(vms_dir, want_vm_dir, names, count);
+	ret = list_dir(vms_dir, want_vm_dir, mountpoint, names, count);
 	if (ret)
 		return ret;
 	if (state_dir && stat(state_dir, &state_st) == 0)
@@ -540,7 +549,7 @@ int rfs_discover_fingerprint(const char *dir, uint64_t *fp)
 	 * scanned (same files, same times), its ctime tells. */
 	if (fstat(dfd, &dst) == 0)
 		h = hash_stat(h, ".", &dst);
-	ret = list_dir(dir, want_disk_file, &names, &n);
+	ret = list_dir(dir, want_disk_file, NULL, &names, &n);
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		struct stat st;
 
@@ -580,7 +589,7 @@ int rfs_discover(const char *replica_dir, const char *state_dir, struct rfs_stor
 	ret = rfs_discover_vms_dir(replica_dir, vms_dir, sizeof(vms_dir));
 	if (ret)
 		return ret;
-	ret = rfs_discover_list(vms_dir, state_dir, &names, &n);
+	ret = rfs_discover_list(vms_dir, state_dir, NULL, &names, &n);
 	if (ret)
 		return ret;
 	out->vms = calloc(n ? n : 1, sizeof(*out->vms));

@@ -64,15 +64,21 @@ void rfs_store_desc_free(struct rfs_store_desc *store);
  * rfs_discover_vms_dir: the folder holding the VM folders ("REPLICA_DIR/
  * Hyper-V Replica/Virtual hard disks" when it exists, else REPLICA_DIR),
  * resolved again at every call since the layout may appear later.
- * rfs_discover_list: the VM folder names in it, sorted, without hidden ones
- * and without @state_dir. rfs_discover_vm: scan one VM folder (0 or -errno:
+ * rfs_discover_list: the VM folder names in it, sorted, without hidden ones,
+ * without @state_dir and without @mountpoint (NULL: none), which is
+ * recognised by its path alone: the store is scanned before the daemon
+ * serves, and a stat of its own mount would wait for an answer it has not
+ * started to give. rfs_discover_vm: scan one VM folder (0 or -errno:
  * -ENOMEM, -ENAMETOOLONG; a broken VM is not an error). Each file is
  * probed with vhd_probe_file_kept(), so the vhd_image_open() of its chain
  * that follows in the same thread describes and maps nothing again;
  * rfs_vm_desc_free() drops what no open took (vhd_probe_forget()).
  */
 int rfs_discover_vms_dir(const char *replica_dir, char *out, size_t size);
-int rfs_discover_list(const char *vms_dir, const char *state_dir, char ***names, size_t *count);
+/* Is @dir/@name the path @path (NULL: no)? By the names alone, no stat. */
+bool rfs_discover_names(const char *dir, const char *name, const char *path);
+int rfs_discover_list(const char *vms_dir, const char *state_dir, const char *mountpoint, char ***names,
+		      size_t *count);
 void rfs_discover_list_free(char **names, size_t n);
 int rfs_discover_vm(const char *vms_dir, const char *name, struct rfs_vm_desc *out);
 void rfs_vm_desc_free(struct rfs_vm_desc *vm);

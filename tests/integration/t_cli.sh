@@ -76,6 +76,21 @@ check "--state created" test -d "$T/st/deep"
 check "-o ro reaches the mount" bash -c "grep -F ' $T/mnt ' /proc/self/mounts | grep -q '[ ,]ro[ ,]'"
 rfs_umount "$T/mnt"
 
+# The mount point may lie inside REPLICA_DIR: it is not a VM, and the daemon
+# never looks into it (before: its first rescan stat'ed its own mount before
+# serving it, and the daemon and every reader hung). Timeouts turn a hang
+# into a failure.
+mkdir -p "$T/replica/mnt-in"
+check "mount point inside the replica folder: mounted" timeout 20 "$REPLICAFS" --log="$T/in.log" \
+	"$T/replica" "$T/replica/mnt-in"
+check_eq "mount point inside the replica folder: not a VM" "vm1" "$(timeout 10 ls "$T/replica/mnt-in/vms" | tr '\n' ' ' | sed 's/ $//')"
+mkdir "$T/replica/vm2" && cp "$T/replica/vm1/d.vhdx" "$T/replica/vm2/"
+check "mount point inside the replica folder: a new VM appears, the mount point still no VM" \
+	wait_until 10 bash -c "[ \"\$(timeout 10 ls '$T/replica/mnt-in/vms' | tr '\n' ' ')\" = 'vm1 vm2 ' ]"
+check "mount point inside the replica folder: the disk reads" timeout 20 cmp -s "$T/replica/mnt-in/vms/vm2/d.img" "$T/r.raw"
+timeout 20 bash -c "$(declare -f rfs_umount rfs_pid wait_exit); REPLICAFS='$REPLICAFS' rfs_umount '$T/replica/mnt-in'"
+rm -rf "$T/replica/vm2" "$T/replica/mnt-in"
+
 # Every option of ours in both spellings: --name=VALUE and -o name=VALUE.
 for spelling in long mount; do
 	rm -rf "$T/st-$spelling"
