@@ -115,6 +115,19 @@ struct cow_overlay {
 	 * lock (__atomic loads). zmap_any: some bit is set (atomic). */
 	uint8_t *zmap;
 	bool zmap_any;
+	/* The presence map: bit k set = cluster k of the disk is data in the
+	 * file (the file's allocation, read once at open, then kept in step by
+	 * every write, fill and punch), so a read or write finds its clusters
+	 * without lseek(SEEK_DATA/SEEK_HOLE): two syscalls and the inode's
+	 * lock saved per request. Bits change with rmw_lock held (shared for
+	 * plain writes, which only set them), atomically, after the bytes are
+	 * in the file; read without a lock (__atomic loads). NULL: the file
+	 * holds a cluster only partly (a cluster larger than the file system's
+	 * block, torn by a crash), which the map cannot say: the lseek()s
+	 * answer instead. */
+	uint8_t *pmap;
+	bool pmap_ok;              /* atomic; once false, false for good (pmap stays
+				    * allocated: a reader may still look at it) */
 };
 
 /* "<name><suffix>" into @path; the name must be one path component. */
@@ -267,6 +280,148 @@ static int zmap_load(struct cow_overlay *ov)
 	return 0;
 }
 
+/* ---- the presence map ---- */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+
+static bool pmap_test(const struct cow_overlay *ov, uint64_t k)
+{
+	return (__atomic_load_n(&ov->pmap[k / 8], __ATOMIC_ACQUIRE) >> (k % 8)) & 1;
+}
+
+/* From cluster @k, how many clusters (at least 1, up to cluster @stop)
+ * share its presence; *present says which. Whole bytes skipped at once. */
+static uint64_t pmap_run(const struct cow_overlay *ov, uint64_t k, uint64_t stop, bool *present)
+{
+	bool m = pmap_test(ov, k);
+	uint8_t same = m ? 0xff : 0x00;
+	uint64_t i = k + 1;
+
+	while (i < stop) {
+		if (i % 8 == 0 && i + 8 <= stop && __atomic_load_n(&ov->pmap[i / 8], __ATOMIC_ACQUIRE) == same) {
+			i += 8;
+			continue;
+		}
+		if (pmap_test(ov, i) != m)
+			break;
+		i++;
+	}
+	*present = m;
+	return i - k;
+}
+
+/* Set (@on) or clear the bits of clusters [first, last): set after the
+ * bytes are written, cleared after the punch (a reader in between reads
+ * the hole's zeros, which a zero mark says anyway). */
+static void pmap_set(struct cow_overlay *ov, uint64_t first, uint64_t last, bool on)
+{
+	uint64_t k = first;
+
+	for (; k < last && (k % 8 || last - k < 8); k++) {
+		uint8_t bit = (uint8_t)(1u << (k % 8));
+
+		if (on)
+			__atomic_or_fetch(&ov->pmap[k / 8], bit, __ATOMIC_RELEASE);
+		else
+			__atomic_and_fetch(&ov->pmap[k / 8], (uint8_t)~bit, __ATOMIC_RELEASE);
+	}
+	for (; last - k >= 8; k += 8) /* whole bytes: all their clusters are ours */
+		__atomic_store_n(&ov->pmap[k / 8], on ? 0xff : 0x00, __ATOMIC_RELEASE);
+	for (; k < last; k++) {
+		uint8_t bit = (uint8_t)(1u << (k % 8));
+
+		if (on)
+			__atomic_or_fetch(&ov->pmap[k / 8], bit, __ATOMIC_RELEASE);
+		else
+			__atomic_and_fetch(&ov->pmap[k / 8], (uint8_t)~bit, __ATOMIC_RELEASE);
+	}
+}
+
+static uint64_t nclusters(const struct cow_overlay *ov)
+{
+	return (ov->id.virtual_size + ov->cluster - 1) / ov->cluster;
+}
+
+static bool pmap_on(const struct cow_overlay *ov)
+{
+	return ov->pmap && __atomic_load_n(&ov->pmap_ok, __ATOMIC_ACQUIRE);
+}
+
+static void pmap_drop(struct cow_overlay *ov)
+{
+	__atomic_store_n(&ov->pmap_ok, false, __ATOMIC_RELEASE);
+}
+
+/* The bytes [off, end) of the disk are now data in the file (written in
+ * whole clusters: every write path fills the clusters it touches). */
+static void pmap_written(struct cow_overlay *ov, uint64_t off, uint64_t end)
+{
+	if (pmap_on(ov) && end > off)
+		pmap_set(ov, off / ov->cluster, (end - 1) / ov->cluster + 1, true);
+}
+
+/*
+ * Read the presence of clusters [first, last) from the file's allocation,
+ * each run set or cleared in turn (never all cleared first: a reader of a
+ * present cluster meanwhile would read the replica); @fresh: the map is
+ * all clear yet, only set. A cluster only partly data ends the map (see
+ * struct cow_overlay). Returns 0 or -errno.
+ */
+static int pmap_scan(struct cow_overlay *ov, uint64_t first, uint64_t last, bool fresh)
+{
+	uint64_t pos = first * ov->cluster, end = min_u64(last * ov->cluster, ov->id.virtual_size);
+
+	while (pos < end) {
+		off_t data = lseek(ov->fd, (off_t)cow_file_offset(ov, pos), SEEK_DATA), hole;
+		uint64_t d, h;
+
+		if (data < 0 && errno != ENXIO)
+			return -errno;
+		d = data < 0 ? end : min_u64((uint64_t)data - ov->cluster, end);
+		if (d % ov->cluster && d != end) {
+			pmap_drop(ov);
+			return 0;
+		}
+		if (!fresh) /* a fresh map is all clear: its untouched pages cost nothing */
+			pmap_set(ov, pos / ov->cluster, (d + ov->cluster - 1) / ov->cluster, false);
+		if (d == end)
+			return 0;
+		hole = lseek(ov->fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		h = min_u64((uint64_t)hole - ov->cluster, end);
+		if (h % ov->cluster && h != ov->id.virtual_size) {
+			pmap_drop(ov);
+			return 0;
+		}
+		pmap_set(ov, d / ov->cluster, (h + ov->cluster - 1) / ov->cluster, true);
+		pos = h;
+	}
+	return 0;
+}
+
+/* A write, fill or punch of [off, end) failed: it may have changed part
+ * of the file's allocation; read that part again. */
+static void pmap_resync(struct cow_overlay *ov, uint64_t off, uint64_t end)
+{
+	if (pmap_on(ov) && end > off && pmap_scan(ov, off / ov->cluster, (end - 1) / ov->cluster + 1, false) < 0)
+		pmap_drop(ov); /* unknown: ask the file from now on */
+}
+
+/* Build the map at open (all absent for a new overlay). 0 or -errno. */
+static int pmap_load(struct cow_overlay *ov)
+{
+	ov->pmap = calloc(1, (nclusters(ov) + 7) / 8);
+	if (!ov->pmap)
+		return -ENOMEM;
+	ov->pmap_ok = true;
+	return pmap_scan(ov, 0, nclusters(ov), true);
+}
+
 /* ---- allocation ---- */
 
 /* Free @ov. Its descriptor goes to the closer, since its close can cost in
@@ -278,6 +433,7 @@ static void overlay_free(struct cow_overlay *ov)
 	pthread_rwlock_destroy(&ov->rmw_lock);
 	free(ov->rmw_buf);
 	free(ov->zmap);
+	free(ov->pmap);
 	free(ov);
 }
 
@@ -492,6 +648,8 @@ int cow_create(int dirfd, const char *name, const struct cow_identity *id, struc
 	err = write_empty(ov->fd, cluster, id);
 	if (!err)
 		err = zmap_load(ov);
+	if (!err)
+		err = pmap_load(ov);
 	if (err)
 		goto out_unlink_tmp;
 	err = publish(dirfd, tmp, path);
@@ -591,12 +749,13 @@ int cow_open(int dirfd, const char *name, const struct cow_identity *expect, str
 	}
 	ov->fd = fd;
 	ov->version = version;
-	if (version != COW_VERSION_NO_ZMAP) {
+	if (version != COW_VERSION_NO_ZMAP)
 		err = zmap_load(ov);
-		if (err) {
-			overlay_free(ov); /* closes @fd */
-			return err;
-		}
+	if (!err)
+		err = pmap_load(ov);
+	if (err) {
+		overlay_free(ov); /* closes @fd */
+		return err;
 	}
 	*out = ov;
 	return 0;
@@ -691,11 +850,6 @@ bool cow_exists(int dirfd, const char *name)
 
 /* ---- data ---- */
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
 uint64_t cow_file_offset(const struct cow_overlay *ov, uint64_t off)
 {
 	return ov->cluster + off;
@@ -733,8 +887,8 @@ static void hole_run(const struct cow_overlay *ov, uint64_t off, uint64_t end, u
 	*run = min_u64(end, (k + n) * ov->cluster) - off;
 }
 
-/* The run at @off (< @end) that lives in one place (enum cow_run), up to @end. */
-static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run, enum cow_run *kind)
+/* extent_at() without the presence map: the file's allocation. */
+static int extent_seek(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run, enum cow_run *kind)
 {
 	off_t pos = (off_t)cow_file_offset(ov, off);
 	off_t data, hole;
@@ -758,6 +912,24 @@ static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_
 		return -EIO; /* data that turned into a hole: nothing we do */
 	*kind = COW_RUN_PRESENT;
 	*run = min_u64(end, (uint64_t)hole - ov->cluster) - off;
+	return 0;
+}
+
+/* The run at @off (< @end) that lives in one place (enum cow_run), up to @end. */
+static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_t *run, enum cow_run *kind)
+{
+	uint64_t k = off / ov->cluster, stop;
+	bool present;
+
+	if (!pmap_on(ov))
+		return extent_seek(ov, off, end, run, kind);
+	stop = min_u64(end, (k + pmap_run(ov, k, (end + ov->cluster - 1) / ov->cluster, &present)) * ov->cluster);
+	if (!present) {
+		hole_run(ov, off, stop, run, kind);
+		return 0;
+	}
+	*kind = COW_RUN_PRESENT;
+	*run = stop - off;
 	return 0;
 }
 
@@ -838,7 +1010,11 @@ static uint64_t cluster_end(const struct cow_overlay *ov, uint64_t start)
 /* Is the cluster starting at @start all data in the file? 1, 0 or -errno. */
 static int cluster_present(struct cow_overlay *ov, uint64_t start)
 {
-	off_t hole = lseek(ov->fd, (off_t)cow_file_offset(ov, start), SEEK_HOLE);
+	off_t hole;
+
+	if (pmap_on(ov))
+		return pmap_test(ov, start / ov->cluster);
+	hole = lseek(ov->fd, (off_t)cow_file_offset(ov, start), SEEK_HOLE);
 
 	if (hole < 0)
 		return -errno;
@@ -867,7 +1043,10 @@ static int write_partial(struct cow_overlay *ov, const struct cow_source *src, c
 	if (err)
 		return err;
 	memcpy(ov->rmw_buf + (off - start), buf, end - off);
-	return rfs_pwrite_full(ov->fd, ov->rmw_buf, stop - start, cow_file_offset(ov, start));
+	err = rfs_pwrite_full(ov->fd, ov->rmw_buf, stop - start, cow_file_offset(ov, start));
+	if (!err)
+		pmap_written(ov, start, stop);
+	return err;
 }
 
 /* Does [off, end) cover the cluster starting at @start in full? */
@@ -901,10 +1080,14 @@ static int write_filling(struct cow_overlay *ov, const struct cow_source *src, c
 			err = rfs_pwrite_full(ov->fd, buf + (pos - off), tail - pos, cow_file_offset(ov, pos));
 			if (err)
 				return err;
+			pmap_written(ov, pos, tail);
 		}
 		return write_partial(ov, src, buf + (tail - off), tail, end);
 	}
-	return rfs_pwrite_full(ov->fd, buf + (pos - off), end - pos, cow_file_offset(ov, pos));
+	err = rfs_pwrite_full(ov->fd, buf + (pos - off), end - pos, cow_file_offset(ov, pos));
+	if (!err)
+		pmap_written(ov, pos, end);
+	return err;
 }
 
 /*
@@ -941,10 +1124,15 @@ ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const vo
 	/* The common case: aligned, or into present clusters. */
 	pthread_rwlock_rdlock(&ov->rmw_lock);
 	plain = write_is_plain(ov, off, end);
-	if (plain > 0)
+	if (plain > 0) {
 		err = rfs_pwrite_full(ov->fd, buf, len, cow_file_offset(ov, off));
-	else
+		if (err)
+			pmap_resync(ov, off, end);
+		else
+			pmap_written(ov, off, end);
+	} else {
 		err = plain;
+	}
 	pthread_rwlock_unlock(&ov->rmw_lock);
 	if (plain)
 		return err ? err : (ssize_t)len;
@@ -953,6 +1141,8 @@ ssize_t cow_write(struct cow_overlay *ov, const struct cow_source *src, const vo
 	 * presence again now that no other write runs. */
 	pthread_rwlock_wrlock(&ov->rmw_lock);
 	err = write_filling(ov, src, buf, off, end);
+	if (err)
+		pmap_resync(ov, off, end);
 	pthread_rwlock_unlock(&ov->rmw_lock);
 	return err ? err : (ssize_t)len;
 }
@@ -989,8 +1179,11 @@ static int fill_absent(struct cow_overlay *ov, const uint8_t *buf, uint64_t base
 		if (piece == pos)
 			break;
 		err = rfs_pwrite_full(ov->fd, buf + (pos - base), piece - pos, cow_file_offset(ov, pos));
-		if (err)
+		if (err) {
+			pmap_resync(ov, pos, piece);
 			return err;
+		}
+		pmap_written(ov, pos, piece);
 		*written += piece - pos;
 		pos = piece;
 	}
@@ -1044,8 +1237,14 @@ static int unfill_present(struct cow_overlay *ov, const uint8_t *mine, const uin
 		if (ov->zmap && zmap_test(ov, pos / ov->cluster))
 			continue; /* discarded, then written: a hole would read zeros, not @theirs */
 		if (fallocate(ov->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)cow_file_offset(ov, pos),
-			      (off_t)ov->cluster) < 0)
-			return -errno;
+			      (off_t)ov->cluster) < 0) {
+			int err = -errno;
+
+			pmap_resync(ov, pos, cluster_end(ov, pos));
+			return err;
+		}
+		if (pmap_on(ov))
+			pmap_set(ov, pos / ov->cluster, pos / ov->cluster + 1, false);
 	}
 	return 0;
 }
@@ -1154,7 +1353,11 @@ int cow_discard(struct cow_overlay *ov, const struct cow_source *src, uint64_t o
 			      (off_t)cow_file_offset(ov, first * ov->cluster),
 			      (off_t)((last - first) * ov->cluster)) < 0)
 		err = -errno;
+	else if (!err && pmap_on(ov))
+		pmap_set(ov, first, last, false); /* after the punch: see pmap_set() */
 out_unlock:
+	if (err)
+		pmap_resync(ov, off, end);
 	pthread_rwlock_unlock(&ov->rmw_lock);
 	return err;
 }

@@ -23,9 +23,15 @@
  * Version 1 overlays (no zero map) still open and work as before; only
  * cow_discard() refuses them (-EOPNOTSUPP): rewriting their header in place
  * could tear it, and they end at a revert.
- * Presence is the filesystem's own allocation map, asked with
- * lseek(SEEK_DATA/SEEK_HOLE); no allocation table of ours exists that could
- * be torn, the map costs no memory, and discarding the overlay is one unlink.
+ * Presence is the filesystem's own allocation map (lseek SEEK_DATA/
+ * SEEK_HOLE); no allocation table of ours exists that could be torn, and
+ * discarding the overlay is one unlink. It is read once at open into a
+ * presence map in memory (one bit per cluster, like the zero map), which
+ * every write, fill and punch keeps in step, so a read or write asks no
+ * lseek: two syscalls and the inode's lock per request (a round trip each
+ * on NFS) saved. A cluster the file holds only in part (a torn write of a
+ * cluster larger than the file system's block) turns the map off for that
+ * overlay: lseek answers as before.
  * The cluster is the smallest power of two >= 4096 and >= st_blksize for
  * which the state folder's filesystem reports holes exactly; it is probed at
  * creation and recorded in the header. A write that covers part of an
