@@ -228,34 +228,34 @@ static uint64_t overlay_file_size(uint32_t version, uint32_t cluster, uint64_t v
 	return zmap_offset(cluster, vsize) + round_up(zmap_bytes(cluster, vsize), cluster);
 }
 
-/* Is cluster number @k zero-marked? */
-static bool zmap_test(const struct cow_overlay *ov, uint64_t k)
+/* Bit @k of a cluster map (zero map, presence map): LSB first, read
+ * without a lock. */
+static bool bit_test(const uint8_t *map, uint64_t k)
 {
-	return (__atomic_load_n(&ov->zmap[k / 8], __ATOMIC_ACQUIRE) >> (k % 8)) & 1;
+	return (__atomic_load_n(&map[k / 8], __ATOMIC_ACQUIRE) >> (k % 8)) & 1;
 }
 
 /*
  * From cluster number @k, how many clusters (at least 1, at most up to
- * cluster number @stop) share its mark; *marked says which. Whole bytes of
- * equal marks are skipped at once.
+ * cluster number @stop) share its bit in @map; *set says which. Whole
+ * bytes of equal bits are skipped at once.
  */
-static uint64_t zmap_run(const struct cow_overlay *ov, uint64_t k, uint64_t stop, bool *marked)
+static uint64_t bit_run(const uint8_t *map, uint64_t k, uint64_t stop, bool *set)
 {
-	bool m = zmap_test(ov, k);
+	bool m = bit_test(map, k);
 	uint8_t same = m ? 0xff : 0x00;
 	uint64_t i = k + 1;
 
 	while (i < stop) {
-		if (i % 8 == 0 && i + 8 <= stop &&
-		    __atomic_load_n(&ov->zmap[i / 8], __ATOMIC_ACQUIRE) == same) {
+		if (i % 8 == 0 && i + 8 <= stop && __atomic_load_n(&map[i / 8], __ATOMIC_ACQUIRE) == same) {
 			i += 8;
 			continue;
 		}
-		if (zmap_test(ov, i) != m)
+		if (bit_test(map, i) != m)
 			break;
 		i++;
 	}
-	*marked = m;
+	*set = m;
 	return i - k;
 }
 
@@ -287,37 +287,8 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-
-static bool pmap_test(const struct cow_overlay *ov, uint64_t k)
-{
-	return (__atomic_load_n(&ov->pmap[k / 8], __ATOMIC_ACQUIRE) >> (k % 8)) & 1;
-}
-
-/* From cluster @k, how many clusters (at least 1, up to cluster @stop)
- * share its presence; *present says which. Whole bytes skipped at once. */
-static uint64_t pmap_run(const struct cow_overlay *ov, uint64_t k, uint64_t stop, bool *present)
-{
-	bool m = pmap_test(ov, k);
-	uint8_t same = m ? 0xff : 0x00;
-	uint64_t i = k + 1;
-
-	while (i < stop) {
-		if (i % 8 == 0 && i + 8 <= stop && __atomic_load_n(&ov->pmap[i / 8], __ATOMIC_ACQUIRE) == same) {
-			i += 8;
-			continue;
-		}
-		if (pmap_test(ov, i) != m)
-			break;
-		i++;
-	}
-	*present = m;
-	return i - k;
-}
-
-/* Set (@on) or clear the bits of clusters [first, last): set after the
- * bytes are written, cleared after the punch (a reader in between reads
- * the hole's zeros, which a zero mark says anyway). */
-static void pmap_set(struct cow_overlay *ov, uint64_t first, uint64_t last, bool on)
+/* Set (@on) or clear the bits of clusters [first, last) in @map. */
+static void bits_set(uint8_t *map, uint64_t first, uint64_t last, bool on)
 {
 	uint64_t k = first;
 
@@ -325,20 +296,22 @@ static void pmap_set(struct cow_overlay *ov, uint64_t first, uint64_t last, bool
 		uint8_t bit = (uint8_t)(1u << (k % 8));
 
 		if (on)
-			__atomic_or_fetch(&ov->pmap[k / 8], bit, __ATOMIC_RELEASE);
+			__atomic_or_fetch(&map[k / 8], bit, __ATOMIC_RELEASE);
 		else
-			__atomic_and_fetch(&ov->pmap[k / 8], (uint8_t)~bit, __ATOMIC_RELEASE);
+			__atomic_and_fetch(&map[k / 8], (uint8_t)~bit, __ATOMIC_RELEASE);
 	}
 	for (; last - k >= 8; k += 8) /* whole bytes: all their clusters are ours */
-		__atomic_store_n(&ov->pmap[k / 8], on ? 0xff : 0x00, __ATOMIC_RELEASE);
-	for (; k < last; k++) {
-		uint8_t bit = (uint8_t)(1u << (k % 8));
+		__atomic_store_n(&map[k / 8], on ? 0xff : 0x00, __ATOMIC_RELEASE);
+	if (k < last)
+		bits_set(map, k, last, on); /* the tail: fewer than 8, bit by bit */
+}
 
-		if (on)
-			__atomic_or_fetch(&ov->pmap[k / 8], bit, __ATOMIC_RELEASE);
-		else
-			__atomic_and_fetch(&ov->pmap[k / 8], (uint8_t)~bit, __ATOMIC_RELEASE);
-	}
+/* The presence map's bits: set after the bytes are written, cleared after
+ * the punch (a reader in between reads the hole's zeros, which the zero
+ * mark made before the punch says anyway). */
+static void pmap_set(struct cow_overlay *ov, uint64_t first, uint64_t last, bool on)
+{
+	bits_set(ov->pmap, first, last, on);
 }
 
 static uint64_t nclusters(const struct cow_overlay *ov)
@@ -882,7 +855,7 @@ static void hole_run(const struct cow_overlay *ov, uint64_t off, uint64_t end, u
 		*run = end - off;
 		return;
 	}
-	n = zmap_run(ov, k, stop, &marked);
+	n = bit_run(ov->zmap, k, stop, &marked);
 	*kind = marked ? COW_RUN_ZERO : COW_RUN_REPLICA;
 	*run = min_u64(end, (k + n) * ov->cluster) - off;
 }
@@ -923,7 +896,7 @@ static int extent_at(struct cow_overlay *ov, uint64_t off, uint64_t end, uint64_
 
 	if (!pmap_on(ov))
 		return extent_seek(ov, off, end, run, kind);
-	stop = min_u64(end, (k + pmap_run(ov, k, (end + ov->cluster - 1) / ov->cluster, &present)) * ov->cluster);
+	stop = min_u64(end, (k + bit_run(ov->pmap, k, (end + ov->cluster - 1) / ov->cluster, &present)) * ov->cluster);
 	if (!present) {
 		hole_run(ov, off, stop, run, kind);
 		return 0;
@@ -1013,7 +986,7 @@ static int cluster_present(struct cow_overlay *ov, uint64_t start)
 	off_t hole;
 
 	if (pmap_on(ov))
-		return pmap_test(ov, start / ov->cluster);
+		return bit_test(ov->pmap, start / ov->cluster);
 	hole = lseek(ov->fd, (off_t)cow_file_offset(ov, start), SEEK_HOLE);
 
 	if (hole < 0)
@@ -1234,7 +1207,7 @@ static int unfill_present(struct cow_overlay *ov, const uint8_t *mine, const uin
 
 		if (memcmp(mine + (pos - base), theirs + (pos - base), n))
 			continue; /* a guest wrote it: keep */
-		if (ov->zmap && zmap_test(ov, pos / ov->cluster))
+		if (ov->zmap && bit_test(ov->zmap, pos / ov->cluster))
 			continue; /* discarded, then written: a hole would read zeros, not @theirs */
 		if (fallocate(ov->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)cow_file_offset(ov, pos),
 			      (off_t)ov->cluster) < 0) {
@@ -1291,8 +1264,7 @@ static int zmap_mark(struct cow_overlay *ov, uint64_t first, uint64_t last)
 	uint64_t b0 = first / 8, b1 = (last - 1) / 8 + 1;
 	int err;
 
-	for (uint64_t k = first; k < last; k++)
-		__atomic_or_fetch(&ov->zmap[k / 8], (uint8_t)(1u << (k % 8)), __ATOMIC_RELEASE);
+	bits_set(ov->zmap, first, last, true);
 	__atomic_store_n(&ov->zmap_any, true, __ATOMIC_RELEASE);
 	err = rfs_pwrite_full(ov->fd, ov->zmap + b0, b1 - b0, ov->zmap_off + b0);
 	if (!err && fdatasync(ov->fd) < 0)
