@@ -915,7 +915,7 @@ int cow_map(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, e
 
 int cow_extent(struct cow_overlay *ov, uint64_t off, uint64_t len, uint64_t *run, bool *in_overlay)
 {
-	uint64_t end, more;
+	uint64_t end, more = 0;
 	enum cow_run kind = COW_RUN_REPLICA;
 	int err;
 
