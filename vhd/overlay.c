@@ -121,10 +121,10 @@ struct cow_overlay {
 	 * without lseek(SEEK_DATA/SEEK_HOLE): two syscalls and the inode's
 	 * lock saved per request. Bits change with rmw_lock held (shared for
 	 * plain writes, which only set them), atomically, after the bytes are
-	 * in the file; read without a lock (__atomic loads). NULL: the file
-	 * holds a cluster only partly (a cluster larger than the file system's
-	 * block, torn by a crash), which the map cannot say: the lseek()s
-	 * answer instead. */
+	 * in the file; read without a lock (__atomic loads). pmap_ok false:
+	 * the file holds a cluster only partly (a cluster larger than the file
+	 * system's block, torn by a crash), which the map cannot say, or a
+	 * rescan failed: the lseek()s answer instead. */
 	uint8_t *pmap;
 	bool pmap_ok;              /* atomic; once false, false for good (pmap stays
 				    * allocated: a reader may still look at it) */
